@@ -1,0 +1,6 @@
+"""keras-videogpt: VideoGPT (Yan et al., 2021) in Keras 3 on TensorFlow."""
+
+__version__ = "0.1.0"
+
+from keras_videogpt import presets
+from keras_videogpt.vqvae.model import VQVAE

@@ -1,0 +1,236 @@
+"""Load the reference PyTorch VideoGPT's weights into our models.
+
+The reference is channels-first PyTorch; we are channels-last Keras. Each
+reference tensor name maps to one of our variables and a layout change:
+
+- Conv3d `(out, in, kT, kH, kW)` -> `(kT, kH, kW, in, out)`;
+- ConvTranspose3d `(in, out, kT, kH, kW)` -> `(kT, kH, kW, out, in)`;
+- attention Linear `(heads * d, in)` -> `(in, heads, d)`, output `(out, heads * d)`
+  -> `(heads, d, out)`;
+- BatchNorm weight/bias/running_mean/running_var -> gamma/beta/moving_mean/
+  moving_variance (`num_batches_tracked` is not needed);
+- the codebook's `embeddings`, `N`, `z_avg` -> `embeddings`, `cluster_size`,
+  `embedding_sum`.
+
+Every reference key must be used and every variable filled, or a `KeyError`
+names what is missing or left over.
+"""
+
+import os
+
+import numpy as np
+
+_IGNORED_SUFFIXES = ("num_batches_tracked", "attn.attn.mask")
+
+
+def load_state_dict(source):
+    """A `{name: numpy array}` state_dict from a mapping or a file.
+
+    Args:
+        source: a mapping of names to arrays or tensors; a `.npz` file (an
+            optional `state/` prefix on names is stripped); or a PyTorch
+            `.pt`/`.ckpt` file (needs torch; Lightning checkpoints are
+            unwrapped from their `state_dict`).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No checkpoint at '{path}'.")
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as data:
+                source = {k[len("state/"):] if k.startswith("state/") else k: data[k]
+                          for k in data.files if k.startswith("state/")
+                          or "state/" not in "".join(data.files)}
+        else:
+            try:
+                import torch
+            except ImportError as e:
+                raise ImportError(f"Reading '{path}' needs PyTorch (`pip install torch`); "
+                                  "or pass the state_dict as a dict of numpy arrays.") from e
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            source = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
+    out = {}
+    for name, value in dict(source).items():
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        out[name] = np.asarray(value)
+    return out
+
+
+def hyperparameters(source):
+    """The `hyper_parameters` of a Lightning checkpoint file, as a dict (else {})."""
+    if not isinstance(source, (str, os.PathLike)) or os.fspath(source).endswith(".npz"):
+        return {}
+    import torch
+
+    ckpt = torch.load(os.fspath(source), map_location="cpu", weights_only=False)
+    params = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
+    params = params.get("args", params)
+    return dict(vars(params)) if hasattr(params, "__dict__") else dict(params)
+
+
+# ---------------------------------------------------------------- layouts
+def conv(w):
+    return np.transpose(w, (2, 3, 4, 1, 0))
+
+
+def conv_transpose(w):
+    return np.transpose(w, (2, 3, 4, 1, 0))
+
+
+def linear(w):
+    return np.transpose(w)
+
+
+def identity(w):
+    return w
+
+
+def _heads_in(heads):
+    def f(w):  # (heads * d, in) -> (in, heads, d)
+        return np.transpose(w).reshape(w.shape[1], heads, -1)
+    return f
+
+
+def _heads_out(heads):
+    def f(w):  # (out, heads * d) -> (heads, d, out)
+        return np.transpose(w).reshape(heads, -1, w.shape[0])
+    return f
+
+
+def attention_entries(prefix, layer):
+    """Reference names of one MultiHeadAttention and our variables."""
+    h = layer.num_heads
+    return {
+        f"{prefix}.w_qs.weight": (layer.query_kernel, _heads_in(h)),
+        f"{prefix}.w_ks.weight": (layer.key_kernel, _heads_in(h)),
+        f"{prefix}.w_vs.weight": (layer.value_kernel, _heads_in(h)),
+        f"{prefix}.fc.weight": (layer.output_kernel, _heads_out(h)),
+        f"{prefix}.fc.bias": (layer.output_bias, identity),
+    }
+
+
+def batch_norm_entries(prefix, bn):
+    return {
+        f"{prefix}.weight": (bn.gamma, identity),
+        f"{prefix}.bias": (bn.beta, identity),
+        f"{prefix}.running_mean": (bn.moving_mean, identity),
+        f"{prefix}.running_var": (bn.moving_variance, identity),
+    }
+
+
+def conv_entries(prefix, layer, layout=conv, weight="conv"):
+    entries = {f"{prefix}.{weight}.weight": (layer.kernel, layout)}
+    if layer.use_bias:
+        entries[f"{prefix}.{weight}.bias"] = (layer.bias, identity)
+    return entries
+
+
+def _res_stack_entries(prefix, stack):
+    entries = {}
+    for i, block in enumerate(stack.blocks):
+        p = f"{prefix}.{i}.block"
+        entries.update(batch_norm_entries(f"{p}.0", block.norm1))
+        entries.update(conv_entries(f"{p}.2", block.conv1))
+        entries.update(batch_norm_entries(f"{p}.3", block.norm2))
+        entries.update(conv_entries(f"{p}.5", block.conv2))
+        entries.update(batch_norm_entries(f"{p}.6", block.norm3))
+        for axis in ("w", "h", "t"):
+            entries.update(attention_entries(f"{p}.8.attn_{axis}",
+                                             getattr(block.attention, f"attn_{axis}")))
+    entries.update(batch_norm_entries(f"{prefix}.{len(stack.blocks)}", stack.norm))
+    return entries
+
+
+def vqvae_entries(vqvae):
+    """`{reference name: (our variable, layout function)}` for a VQVAE."""
+    entries = {}
+    for i, c in enumerate(vqvae.encoder.convs):
+        entries.update(conv_entries(f"encoder.convs.{i}", c))
+    entries.update(conv_entries("encoder.conv_last", vqvae.encoder.conv_last))
+    entries.update(_res_stack_entries("encoder.res_stack", vqvae.encoder.res_stack))
+    entries.update(_res_stack_entries("decoder.res_stack", vqvae.decoder.res_stack))
+    for i, c in enumerate(vqvae.decoder.convts):
+        entries.update(conv_entries(f"decoder.convts.{i}", c, conv_transpose, "convt"))
+    entries.update(conv_entries("pre_vq_conv", vqvae.pre_vq_conv))
+    entries.update(conv_entries("post_vq_conv", vqvae.post_vq_conv))
+    q = vqvae.quantizer
+    entries.update({
+        "codebook.embeddings": (q.embeddings, identity),
+        "codebook.N": (q.cluster_size, identity),
+        "codebook.z_avg": (q.embedding_sum, identity),
+    })
+    return entries
+
+
+def assign(entries, state_dict, strip_prefix=""):
+    """Copy `state_dict` into the variables of `entries`, checking every key and shape."""
+    state = {k[len(strip_prefix):]: v for k, v in state_dict.items() if k.startswith(strip_prefix)}
+    missing = [k for k in entries if k not in state]
+    if missing:
+        raise KeyError(f"The state_dict lacks {len(missing)} key(s) this model needs, "
+                       f"first '{missing[0]}'. Does the config match the checkpoint? "
+                       f"Missing: {missing[:8]}")
+    extra = [k for k in state if k not in entries and not k.endswith(_IGNORED_SUFFIXES)]
+    if extra:
+        raise KeyError(f"The state_dict has {len(extra)} key(s) this model has no place for, "
+                       f"first '{extra[0]}'. Does the config match the checkpoint? "
+                       f"Unused: {extra[:8]}")
+    for name, (variable, layout) in entries.items():
+        value = layout(np.asarray(state[name], dtype="float32"))
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"Key '{name}' has shape {state[name].shape}, which maps to "
+                             f"{value.shape}; the model's variable '{variable.path}' has "
+                             f"shape {tuple(variable.shape)}. Check the config.")
+        variable.assign(value)
+
+
+def _infer_vqvae_config(state, config):
+    inferred = dict(config)
+    if "codebook.embeddings" in state:
+        n_codes, dim = state["codebook.embeddings"].shape
+        inferred.setdefault("n_codes", int(n_codes))
+        inferred.setdefault("embedding_dim", int(dim))
+    if "encoder.convs.0.conv.weight" in state:
+        inferred.setdefault("n_hiddens", int(state["encoder.convs.0.conv.weight"].shape[0]))
+    blocks = {k.split(".")[2] for k in state if k.startswith("encoder.res_stack.")
+              and ".block." in k}
+    if blocks:
+        inferred.setdefault("n_res_layers", len(blocks))
+    return inferred
+
+
+def vqvae_from_reference(state_dict, **config):
+    """A `VQVAE` holding the weights of a reference VideoGPT VQ-VAE.
+
+    Args:
+        state_dict: the reference's state_dict (see `load_state_dict` for the
+            forms accepted). A Lightning `.ckpt` also supplies its own
+            hyper-parameters.
+        **config: the reference's argument names: `n_hiddens`, `n_res_layers`,
+            `embedding_dim`, `n_codes`, `downsample`, `sequence_length` and
+            `resolution`, plus any other `VQVAE` argument. Sizes that the
+            weights determine are inferred when left out; `downsample`,
+            `sequence_length` and `resolution` are not stored in the weights
+            (defaults: 4x4x4, 16 frames, 64x64).
+
+    Returns:
+        A built `VQVAE` whose codebook counts as initialised.
+
+    Example:
+    >>> vqvae = vqvae_from_reference("vqvae_tiny.npz", downsample=(4, 4, 4),
+    ...                              sequence_length=16, resolution=64)  # doctest: +SKIP
+    """
+    from keras_videogpt.vqvae.model import VQVAE
+
+    params = hyperparameters(state_dict)
+    state = load_state_dict(state_dict)
+    known = ("n_hiddens", "n_res_layers", "embedding_dim", "n_codes", "downsample",
+             "sequence_length", "resolution")
+    merged = {k: params[k] for k in known if k in params}
+    merged.update(config)
+    merged = _infer_vqvae_config(state, merged)
+    vqvae = VQVAE(**merged)
+    assign(vqvae_entries(vqvae), state)
+    vqvae.quantizer.initialized.assign(1.0)
+    return vqvae

@@ -1,0 +1,235 @@
+"""Multi-head attention over video grids: full or axial, causal or not, self or cross.
+
+The same layer serves the VQ-VAE's axial blocks, the prior's causal
+self-attention and its cross-attention to the conditioning frames. For the
+compiled sampler it also has a single-position `decode_*` path that reads
+keys and values from a static-shape cache.
+"""
+
+import numpy as np
+import keras
+from keras import ops
+
+from keras_videogpt.layers.conv import torch_default_initializer
+
+# einsum equations for attention along one axis of [B, T, H, W, heads, d].
+# The scores' last two dims are (query position, key position) on that axis.
+_AXIAL_EQUATIONS = {
+    1: ("bthwnd,bshwnd->bhwnts", "bhwnts,bshwnd->bthwnd"),
+    2: ("bthwnd,btswnd->btwnhs", "btwnhs,btswnd->bthwnd"),
+    3: ("bthwnd,bthsnd->bthnws", "bthnws,bthsnd->bthwnd"),
+}
+_NEG_INF = -1e9
+
+
+def raster_coordinates(shape):
+    """`[L, len(shape)]` int32 coordinates of each position in raster order."""
+    grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
+    return np.stack([g.reshape(-1) for g in grids], axis=-1).astype("int32")
+
+
+@keras.saving.register_keras_serializable(package="keras_videogpt")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention on `[B, T, H, W, C]` grids.
+
+    Queries and keys have `C_q / heads` channels per head and values have
+    `C_kv / heads`, as in the reference. Projections of q, k and v have no
+    bias; the output projection has one. Scores are divided by
+    `sqrt(head_dim)` and the softmax runs in float32.
+
+    Args:
+        num_heads: number of heads.
+        attention_axes: `None` for full attention over all positions in
+            raster order (T, then H, then W). A tuple of grid axes
+            (1 = T, 2 = H, 3 = W) for axial attention: the SUM of separate
+            attentions along each axis, sharing the projections.
+        causal: if True, a position attends only to itself and to positions
+            before it in raster order (for axial attention: earlier along the
+            axis, which is also earlier in raster order).
+        dropout: dropout rate on the attention probabilities (training only).
+        num_layers: the transformer depth, used only to scale the output
+            projection's initialisation as the reference does.
+
+    Call arguments:
+        query: `[B, T, H, W, C_q]`.
+        value: `[B, T', H', W', C_kv]` for cross-attention (full only);
+            defaults to `query`.
+        training: enables dropout.
+
+    Example:
+    >>> attn = MultiHeadAttention(num_heads=2, attention_axes=(1, 2, 3))
+    >>> attn(keras.ops.ones((1, 2, 4, 4, 8))).shape
+    (1, 2, 4, 4, 8)
+    """
+
+    def __init__(self, num_heads, attention_axes=None, causal=False, dropout=0.0,
+                 num_layers=1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        if attention_axes is not None:
+            attention_axes = tuple(int(a) for a in attention_axes)
+            if not attention_axes or any(a not in (1, 2, 3) for a in attention_axes):
+                raise ValueError(
+                    "`attention_axes` must be None (full attention) or a tuple of "
+                    f"grid axes from (1, 2, 3) for T, H, W; got {attention_axes}.")
+        self.attention_axes = attention_axes
+        self.causal = bool(causal)
+        self.dropout = float(dropout)
+        self.num_layers = int(num_layers)
+        self._dropout = keras.layers.Dropout(self.dropout)
+
+    def build(self, query_shape, value_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        dim_q, dim_kv = int(query_shape[-1]), int(value_shape[-1])
+        for name, dim in (("query", dim_q), ("value", dim_kv)):
+            if dim % self.num_heads:
+                raise ValueError(f"The {name} width {dim} is not divisible by "
+                                 f"num_heads={self.num_heads}.")
+        if self.attention_axes is not None and tuple(query_shape[1:4]) != tuple(value_shape[1:4]):
+            raise ValueError("Axial attention needs keys on the same grid as the "
+                             f"queries; got {query_shape} and {value_shape}.")
+        self.grid_shape = tuple(query_shape[1:4])
+        self.key_dim = dim_q // self.num_heads
+        self.value_dim = dim_kv // self.num_heads
+        n = self.num_heads
+
+        def normal(std):
+            return keras.initializers.RandomNormal(stddev=std)
+
+        self.query_kernel = self.add_weight(
+            name="query_kernel", shape=(dim_q, n, self.key_dim),
+            initializer=normal(1.0 / np.sqrt(dim_q)))
+        self.key_kernel = self.add_weight(
+            name="key_kernel", shape=(dim_kv, n, self.key_dim),
+            initializer=normal(1.0 / np.sqrt(dim_kv)))
+        self.value_kernel = self.add_weight(
+            name="value_kernel", shape=(dim_kv, n, self.value_dim),
+            initializer=normal(1.0 / np.sqrt(dim_kv)))
+        self.output_kernel = self.add_weight(
+            name="output_kernel", shape=(n, self.value_dim, dim_q),
+            initializer=normal(1.0 / np.sqrt(dim_q * self.num_layers)))
+        self.output_bias = self.add_weight(
+            name="output_bias", shape=(dim_q,),
+            initializer=keras.initializers.RandomUniform(
+                -1.0 / np.sqrt(n * self.value_dim), 1.0 / np.sqrt(n * self.value_dim)))
+
+    # ------------------------------------------------------------------ full
+    def _softmax(self, scores, mask, training):
+        dtype = scores.dtype
+        scores = ops.cast(scores, "float32") / np.sqrt(self.key_dim).astype("float32")
+        if mask is not None:
+            scores = ops.where(mask, scores, _NEG_INF)
+        probs = ops.cast(ops.softmax(scores, axis=-1), dtype)
+        return self._dropout(probs, training=training)
+
+    def call(self, query, value=None, training=None):
+        value = query if value is None else value
+        q = ops.einsum("...c,cnd->...nd", query, self.query_kernel)
+        k = ops.einsum("...c,cnd->...nd", value, self.key_kernel)
+        v = ops.einsum("...c,cnd->...nd", value, self.value_kernel)
+        if self.attention_axes is None:
+            out = self._full(q, k, v, training)
+        else:
+            out = 0
+            for axis in self.attention_axes:
+                out = out + self._along(axis, q, k, v, training)
+        return ops.einsum("...nd,ndc->...c", out, self.output_kernel) + self.output_bias
+
+    def _full(self, q, k, v, training):
+        grid = q.shape[1:4]
+        b = ops.shape(q)[0]
+        q = ops.reshape(q, (b, -1, self.num_heads, self.key_dim))
+        k = ops.reshape(k, (b, -1, self.num_heads, self.key_dim))
+        v = ops.reshape(v, (b, -1, self.num_heads, self.value_dim))
+        scores = ops.einsum("blnd,bmnd->bnlm", q, k)
+        mask = None
+        if self.causal:
+            length = q.shape[1]
+            mask = np.tril(np.ones((length, length), dtype=bool))
+        probs = self._softmax(scores, mask, training)
+        out = ops.einsum("bnlm,bmnd->blnd", probs, v)
+        return ops.reshape(out, (b, *grid, self.num_heads, self.value_dim))
+
+    def _along(self, axis, q, k, v, training):
+        score_eq, out_eq = _AXIAL_EQUATIONS[axis]
+        scores = ops.einsum(score_eq, q, k)
+        mask = None
+        if self.causal:
+            size = q.shape[axis]
+            mask = np.tril(np.ones((size, size), dtype=bool))
+        probs = self._softmax(scores, mask, training)
+        return ops.einsum(out_eq, probs, v)
+
+    # ---------------------------------------------------------------- decode
+    def project_key_value(self, value):
+        """Keys and values of `value` as a decode cache, `[L, B, heads, d]` each."""
+        b = ops.shape(value)[0]
+        flat = ops.reshape(value, (b, -1, value.shape[-1]))
+        k = ops.einsum("blc,cnd->lbnd", flat, self.key_kernel)
+        v = ops.einsum("blc,cnd->lbnd", flat, self.value_kernel)
+        return k, v
+
+    def empty_cache(self, batch_size, dtype="float32"):
+        """Zeroed self-attention cache for the whole grid: `(k, v)`."""
+        length = int(np.prod(self.grid_shape))
+        shape_k = (length, batch_size, self.num_heads, self.key_dim)
+        shape_v = (length, batch_size, self.num_heads, self.value_dim)
+        return ops.zeros(shape_k, dtype), ops.zeros(shape_v, dtype)
+
+    def _decode_mask(self, index):
+        """Which cached positions the query at raster `index` may see, per axis."""
+        length = int(np.prod(self.grid_shape))
+        positions = ops.arange(length, dtype="int32")
+        if self.attention_axes is None:
+            return [positions <= index]
+        coords = ops.convert_to_tensor(raster_coordinates(self.grid_shape))
+        here = ops.take(coords, index, axis=0)
+        masks = []
+        for axis in self.attention_axes:
+            a = axis - 1
+            others = [i for i in range(3) if i != a]
+            same_line = ops.all(ops.take(coords, others, axis=1)
+                                == ops.take(here, others, axis=0), axis=1)
+            before = coords[:, a] <= here[a]
+            masks.append(ops.logical_and(same_line, before))
+        return masks
+
+    def decode_self(self, query, cache_k, cache_v, index):
+        """One causal self-attention step at raster position `index`.
+
+        Args:
+            query: `[B, C]`, the normalised input at this position.
+            cache_k, cache_v: `[L, B, heads, d]` caches; row `index` is written.
+            index: int32 scalar tensor.
+
+        Returns:
+            `(output [B, C], cache_k, cache_v)`.
+        """
+        q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
+        k = ops.einsum("bc,cnd->bnd", query, self.key_kernel)
+        v = ops.einsum("bc,cnd->bnd", query, self.value_kernel)
+        where = ops.reshape(ops.cast(index, "int32"), (1, 1))
+        cache_k = ops.scatter_update(cache_k, where, k[None])
+        cache_v = ops.scatter_update(cache_v, where, v[None])
+        scores = ops.einsum("bnd,lbnd->bnl", q, cache_k)
+        out = 0
+        for mask in self._decode_mask(index):
+            probs = self._softmax(scores, mask, training=False)
+            out = out + ops.einsum("bnl,lbnd->bnd", probs, cache_v)
+        y = ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
+        return y, cache_k, cache_v
+
+    def decode_cross(self, query, cache_k, cache_v):
+        """One cross-attention step against precomputed `[M, B, heads, d]` keys/values."""
+        q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
+        scores = ops.einsum("bnd,lbnd->bnl", q, cache_k)
+        probs = self._softmax(scores, None, training=False)
+        out = ops.einsum("bnl,lbnd->bnd", probs, cache_v)
+        return ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_heads=self.num_heads, attention_axes=self.attention_axes,
+                      causal=self.causal, dropout=self.dropout,
+                      num_layers=self.num_layers)
+        return config

@@ -1,0 +1,214 @@
+"""The `VQVAE` model: video -> discrete codes -> video, trained with `fit`."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_videogpt import distribute, validation
+from keras_videogpt.layers.conv import SamePadConv3D
+from keras_videogpt.vqvae.blocks import Decoder, Encoder
+from keras_videogpt.vqvae.quantizer import VectorQuantizer
+
+
+def _pair(resolution):
+    if isinstance(resolution, int):
+        return (resolution, resolution)
+    return tuple(int(r) for r in resolution)
+
+
+def unpack_video(data):
+    """The video out of what a dataset yields: a tensor, a tuple or a dict."""
+    if isinstance(data, dict):
+        if "video" not in data:
+            raise ValueError(f"A dict batch needs a 'video' key; got keys {sorted(data)}.")
+        return data["video"]
+    if isinstance(data, (tuple, list)):
+        return data[0]
+    return data
+
+
+@keras.saving.register_keras_serializable(package="keras_videogpt")
+class VQVAE(keras.Model):
+    """VideoGPT's VQ-VAE: 3D conv encoder with axial attention, EMA codebook, decoder.
+
+    Videos are channels-last `[B, T, H, W, C]` floats in [-0.5, 0.5] (uint8
+    input is converted as `x / 255 - 0.5`). The latent grid is
+    `(T, H, W) / downsample`.
+
+    Training (`fit`) minimises `mse(x_recon, x) / data_variance +
+    commitment_cost * commitment_loss`, with `data_variance = 0.06` and
+    `commitment_cost = 0.25` as in the reference; the codebook learns by EMA
+    (see `VectorQuantizer`). Logged metrics: `loss`, `recon_loss`,
+    `commitment_loss`, `perplexity` and `codes_used` (share of the codebook
+    used by the batch).
+
+    Args:
+        sequence_length: frames per clip, T.
+        resolution: frame size, an int or `(H, W)`.
+        n_hiddens: channel width of the encoder and decoder.
+        n_res_layers: attention residual blocks in each of them.
+        embedding_dim: code vector width.
+        n_codes: codebook size.
+        downsample: T, H, W downsampling factors, powers of 2.
+        channels: video channels.
+        commitment_cost: weight of the commitment loss.
+        data_variance: the reconstruction MSE is divided by it.
+        ema_decay: codebook EMA decay.
+        synchronized_bn: synchronise BatchNorm statistics across replicas.
+        seed: seed of the codebook's random draws.
+
+    Example:
+    >>> vqvae = VQVAE.from_preset("tiny")
+    >>> vqvae.compile(optimizer=keras.optimizers.Adam(3e-4))
+    >>> vqvae.fit(dataset, epochs=1)                       # doctest: +SKIP
+    >>> codes = vqvae.encode(video)    # int32 [B, 4, 16, 16]  # doctest: +SKIP
+    >>> video = vqvae.decode(codes)    # [B, 16, 64, 64, 3]    # doctest: +SKIP
+    """
+
+    def __init__(self, sequence_length=16, resolution=64, n_hiddens=240, n_res_layers=4,
+                 embedding_dim=256, n_codes=2048, downsample=(4, 4, 4), channels=3,
+                 commitment_cost=0.25, data_variance=0.06, ema_decay=0.99,
+                 synchronized_bn=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = int(sequence_length)
+        self.resolution = _pair(resolution)
+        self.n_hiddens = int(n_hiddens)
+        self.n_res_layers = int(n_res_layers)
+        self.embedding_dim = int(embedding_dim)
+        self.n_codes = int(n_codes)
+        self.downsample = tuple(int(d) for d in downsample)
+        if len(self.downsample) != 3:
+            raise ValueError(f"`downsample` needs 3 factors (T, H, W); got {downsample}.")
+        self.channels = int(channels)
+        self.commitment_cost = float(commitment_cost)
+        self.data_variance = float(data_variance)
+        self.ema_decay = float(ema_decay)
+        self.synchronized_bn = bool(synchronized_bn)
+        self.seed = seed
+        validation.check_divisible(self.sequence_length, self.resolution, self.downsample)
+
+        self.encoder = Encoder(self.n_hiddens, self.n_res_layers, self.downsample,
+                               self.synchronized_bn, name="encoder")
+        self.pre_vq_conv = SamePadConv3D(self.embedding_dim, 1, name="pre_vq_conv")
+        self.quantizer = VectorQuantizer(self.n_codes, self.embedding_dim,
+                                         decay=self.ema_decay, seed=seed, name="quantizer")
+        self.post_vq_conv = SamePadConv3D(self.n_hiddens, 1, name="post_vq_conv")
+        self.decoder = Decoder(self.n_hiddens, self.n_res_layers, self.downsample,
+                               self.channels, self.synchronized_bn, name="decoder")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                         ("loss", "recon_loss", "commitment_loss", "perplexity", "codes_used")}
+        self.build((None,) + self.video_shape)
+
+    # ------------------------------------------------------------ shapes
+    @property
+    def video_shape(self):
+        """`(T, H, W, C)` of the clips this model takes."""
+        return (self.sequence_length, *self.resolution, self.channels)
+
+    @property
+    def latent_shape(self):
+        """`(t, h, w)` of the code grid."""
+        return (self.sequence_length // self.downsample[0],
+                self.resolution[0] // self.downsample[1],
+                self.resolution[1] // self.downsample[2])
+
+    def build(self, input_shape):
+        latent = (input_shape[0],) + self.latent_shape
+        self.encoder.build(input_shape)
+        self.pre_vq_conv.build(latent + (self.n_hiddens,))
+        self.quantizer.build(latent + (self.embedding_dim,))
+        self.post_vq_conv.build(latent + (self.embedding_dim,))
+        self.decoder.build(latent + (self.n_hiddens,))
+        self.built = True
+
+    # ----------------------------------------------------------- forward
+    def _prepare(self, video):
+        validation.check_video(video, self.video_shape)
+        return validation.to_float_video(video, self.compute_dtype)
+
+    def forward(self, video, training=None):
+        """Full pass; returns a dict with `z`, `codes`, `quantized`, `recon` and the VQ stats."""
+        x = self._prepare(video)
+        z = self.pre_vq_conv(self.encoder(x, training=training))
+        vq = self.quantizer(z, training=training)
+        recon = self.decoder(self.post_vq_conv(vq["quantized"]), training=training)
+        return dict(vq, z=z, recon=recon, input=x)
+
+    def call(self, video, training=None):
+        """Reconstruction of `video`, `[B, T, H, W, C]`."""
+        return self.forward(video, training=training)["recon"]
+
+    def encode(self, video):
+        """int32 codes `[B, t, h, w]` of a `[B, T, H, W, C]` video (inference mode)."""
+        x = self._prepare(video)
+        z = self.pre_vq_conv(self.encoder(x, training=False))
+        flat = ops.reshape(ops.cast(z, "float32"), (-1, self.embedding_dim))
+        codes = self.quantizer.nearest(flat, self.quantizer.embeddings)
+        return ops.reshape(codes, (-1,) + self.latent_shape)
+
+    def embed(self, codes):
+        """Codebook vectors `[B, t, h, w, embedding_dim]` of int codes."""
+        validation.check_codes(codes, self.latent_shape, self.n_codes)
+        return self.quantizer.lookup(codes)
+
+    def decode(self, codes):
+        """Video `[B, T, H, W, C]` (floats, nominally [-0.5, 0.5]) from int codes `[B, t, h, w]`."""
+        h = ops.cast(self.embed(codes), self.compute_dtype)
+        return self.decoder(self.post_vq_conv(h), training=False)
+
+    # ---------------------------------------------------------- training
+    def compute_losses(self, out):
+        """The reference's losses, computed in float32."""
+        recon = ops.cast(out["recon"], "float32")
+        x = ops.cast(out["input"], "float32")
+        recon_loss = ops.mean(ops.square(recon - x)) / self.data_variance
+        commitment = out["commitment_loss"]
+        return recon_loss + self.commitment_cost * commitment, recon_loss, commitment
+
+    def _update_metrics(self, loss, recon_loss, out):
+        values = dict(loss=loss, recon_loss=recon_loss,
+                      commitment_loss=out["commitment_loss"],
+                      perplexity=out["perplexity"], codes_used=out["usage"])
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def train_step(self, data):
+        video = unpack_video(data)
+        with tf.GradientTape() as tape:
+            out = self.forward(video, training=True)
+            loss, recon_loss, _ = self.compute_losses(out)
+            scaled = distribute.scale_loss(loss)
+            if self.optimizer is not None and hasattr(self.optimizer, "scale_loss"):
+                scaled = self.optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update_metrics(loss, recon_loss, out)
+
+    def test_step(self, data):
+        out = self.forward(unpack_video(data), training=False)
+        loss, recon_loss, _ = self.compute_losses(out)
+        return self._update_metrics(loss, recon_loss, out)
+
+    # ------------------------------------------------------------ config
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """A VQVAE from a named configuration in `keras_videogpt.presets`."""
+        from keras_videogpt import presets
+
+        return cls(**presets.vqvae_config(name, **overrides))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            sequence_length=self.sequence_length, resolution=self.resolution,
+            n_hiddens=self.n_hiddens, n_res_layers=self.n_res_layers,
+            embedding_dim=self.embedding_dim, n_codes=self.n_codes,
+            downsample=self.downsample, channels=self.channels,
+            commitment_cost=self.commitment_cost, data_variance=self.data_variance,
+            ema_decay=self.ema_decay, synchronized_bn=self.synchronized_bn, seed=self.seed)
+        return config

@@ -1,0 +1,30 @@
+"""Shared test helpers: locating ../shared fixtures, tiny configs, seeding."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "fixtures"
+
+TINY_VQVAE = dict(sequence_length=4, resolution=16, n_hiddens=16, n_res_layers=1,
+                  embedding_dim=8, n_codes=16, downsample=(2, 2, 2), seed=0)
+
+
+def fixture_path(*parts):
+    """Path under ../shared/fixtures; skip when absent outside CI, fail under CI."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Fixture {path} is missing, and CI must never skip it.")
+        pytest.skip(f"Fixture {path} is absent (a clone without ../shared).")
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

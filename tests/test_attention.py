@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from keras_videogpt.layers.attention import MultiHeadAttention, raster_coordinates
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def reference_full(layer, q_in, kv_in, causal):
+    """Numpy multi-head attention over flattened positions."""
+    b = q_in.shape[0]
+    qf = q_in.reshape(b, -1, q_in.shape[-1])
+    kf = kv_in.reshape(b, -1, kv_in.shape[-1])
+    q = np.einsum("blc,cnd->bnld", qf, layer.query_kernel.numpy())
+    k = np.einsum("blc,cnd->bnld", kf, layer.key_kernel.numpy())
+    v = np.einsum("blc,cnd->bnld", kf, layer.value_kernel.numpy())
+    s = np.einsum("bnld,bnmd->bnlm", q, k) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    out = np.einsum("bnlm,bnmd->blnd", softmax(s), v)
+    y = np.einsum("blnd,ndc->blc", out, layer.output_kernel.numpy()) + layer.output_bias.numpy()
+    return y.reshape(q_in.shape[:-1] + (y.shape[-1],))
+
+
+def test_full_attention_matches_numpy(rng):
+    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+    layer = MultiHeadAttention(2)
+    np.testing.assert_allclose(layer(x).numpy(), reference_full(layer, x, x, False), atol=1e-5)
+
+
+def test_cross_attention_uses_value_width(rng):
+    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+    cond = rng.normal(size=(2, 1, 2, 2, 12)).astype("float32")
+    layer = MultiHeadAttention(4)
+    y = layer(x, cond).numpy()
+    assert layer.value_dim == 3 and y.shape == x.shape
+    np.testing.assert_allclose(y, reference_full(layer, x, cond, False), atol=1e-5)
+
+
+@pytest.mark.parametrize("axis", [1, 2, 3])
+def test_axial_attention_is_full_attention_along_each_line(rng, axis):
+    x = rng.normal(size=(1, 3, 4, 5, 8)).astype("float32")
+    layer = MultiHeadAttention(2, attention_axes=(axis,))
+    y = layer(x).numpy()
+    # Move the axis last among the grid axes; every line is an independent sequence.
+    xm = np.moveaxis(x, axis, 3)
+    lines = xm.reshape(-1, 1, 1, xm.shape[3], 8)
+    expected = np.stack([reference_full(layer, l[None], l[None], False)[0] for l in lines])
+    expected = np.moveaxis(expected.reshape(xm.shape), 3, axis)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [None, (1, 2, 3)])
+def test_causal_attention_never_looks_ahead(rng, axes):
+    x = rng.normal(size=(1, 2, 3, 3, 8)).astype("float32")
+    layer = MultiHeadAttention(2, attention_axes=axes, causal=True)
+    base = layer(x).numpy().reshape(-1, 8)
+    for pos in range(1, 18):
+        changed = x.reshape(1, -1, 8).copy()
+        changed[0, pos:] += 5.0
+        out = layer(changed.reshape(x.shape)).numpy().reshape(-1, 8)
+        np.testing.assert_allclose(out[:pos], base[:pos], atol=1e-5)
+        assert not np.allclose(out[pos], base[pos])
+
+
+@pytest.mark.parametrize("axes", [None, (1, 2, 3)])
+def test_cached_decode_matches_full_causal_pass(rng, axes):
+    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+    layer = MultiHeadAttention(2, attention_axes=axes, causal=True)
+    full = layer(x).numpy().reshape(2, -1, 8)
+    k, v = layer.empty_cache(2)
+    flat = x.reshape(2, -1, 8)
+    for i in range(flat.shape[1]):
+        y, k, v = layer.decode_self(flat[:, i], k, v, np.int32(i))
+        np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
+
+
+def test_cached_cross_decode_matches_full_pass(rng):
+    x = rng.normal(size=(2, 1, 2, 2, 8)).astype("float32")
+    cond = rng.normal(size=(2, 1, 3, 3, 4)).astype("float32")
+    layer = MultiHeadAttention(2)
+    full = layer(x, cond).numpy().reshape(2, -1, 8)
+    k, v = layer.project_key_value(cond)
+    for i in range(4):
+        np.testing.assert_allclose(layer.decode_cross(x.reshape(2, -1, 8)[:, i], k, v).numpy(),
+                                   full[:, i], atol=1e-5)
+
+
+def test_raster_coordinates_order():
+    c = raster_coordinates((2, 2, 3))
+    assert c.shape == (12, 3)
+    assert c[0].tolist() == [0, 0, 0] and c[1].tolist() == [0, 0, 1] and c[3].tolist() == [0, 1, 0]
+    assert c[6].tolist() == [1, 0, 0]
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="attention_axes"):
+        MultiHeadAttention(2, attention_axes=(0,))
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        MultiHeadAttention(3)(np.zeros((1, 1, 2, 2, 8), "float32"))

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from keras_videogpt.layers.conv import SamePadConv3D, SamePadConv3DTranspose, reference_padding
+
+
+def naive_conv3d(x, w, b, strides):
+    """Direct loops: x [T,H,W,C] already padded, w [kT,kH,kW,C,O]."""
+    kt, kh, kw, _, o = w.shape
+    st, sh, sw = strides
+    ot = (x.shape[0] - kt) // st + 1
+    oh = (x.shape[1] - kh) // sh + 1
+    ow = (x.shape[2] - kw) // sw + 1
+    y = np.zeros((ot, oh, ow, o))
+    for t in range(ot):
+        for i in range(oh):
+            for j in range(ow):
+                patch = x[t * st:t * st + kt, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                y[t, i, j] = np.tensordot(patch, w, axes=4) + b
+    return y
+
+
+def naive_conv_transpose3d(x, w, b, strides, crop):
+    """Scatter form of a transposed conv, then crop `crop` per side. w [kT,kH,kW,O,C]."""
+    kt, kh, kw, o, _ = w.shape
+    st, sh, sw = strides
+    t, h, ww, _ = x.shape
+    full = np.zeros(((t - 1) * st + kt, (h - 1) * sh + kh, (ww - 1) * sw + kw, o))
+    for a in range(t):
+        for i in range(h):
+            for j in range(ww):
+                full[a * st:a * st + kt, i * sh:i * sh + kh, j * sw:j * sw + kw] += (
+                    np.einsum("xyzoc,c->xyzo", w, x[a, i, j]))
+    c = crop
+    return full[c[0]:full.shape[0] - c[0], c[1]:full.shape[1] - c[1], c[2]:full.shape[2] - c[2]] + b
+
+
+def test_reference_padding_puts_extra_pixel_in_front():
+    assert reference_padding((4, 4, 3), (2, 1, 1)) == [(1, 1), (2, 1), (1, 1)]
+    assert reference_padding((1, 1, 1), (1, 1, 1)) == [(0, 0)] * 3
+
+
+@pytest.mark.parametrize("kernel,strides", [(4, (2, 2, 2)), (3, (1, 1, 1)), (4, (1, 2, 2))])
+def test_same_pad_conv_matches_direct_loops(rng, kernel, strides):
+    x = rng.normal(size=(1, 4, 6, 6, 2)).astype("float32")
+    conv = SamePadConv3D(3, kernel, strides=strides)
+    y = conv(x).numpy()[0]
+    pads = reference_padding(conv.kernel_size, strides)
+    xp = np.pad(x[0], pads + [(0, 0)])
+    expected = naive_conv3d(xp, conv.kernel.numpy(), conv.bias.numpy(), strides)
+    assert y.shape == (4 // strides[0], 6 // strides[1], 6 // strides[2], 3)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("strides", [(2, 2, 2), (1, 2, 2), (1, 1, 1)])
+def test_same_pad_conv_transpose_matches_pytorch_semantics(rng, strides):
+    x = rng.normal(size=(1, 2, 3, 3, 2)).astype("float32")
+    up = SamePadConv3DTranspose(3, 4, strides=strides)
+    y = up(x).numpy()[0]
+    pads = reference_padding((4, 4, 4), strides)
+    xp = np.pad(x[0], pads + [(0, 0)])
+    expected = naive_conv_transpose3d(xp, up.kernel.numpy(), up.bias.numpy(), strides, (3, 3, 3))
+    assert y.shape == (2 * strides[0], 3 * strides[1], 3 * strides[2], 3)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_conv_rejects_bad_kernel_spec():
+    with pytest.raises(ValueError, match="kernel_size"):
+        SamePadConv3D(3, (3, 3))
+
+
+def test_conv_config_round_trip():
+    conv = SamePadConv3D(5, 4, strides=(1, 2, 2), use_bias=False)
+    clone = SamePadConv3D.from_config(conv.get_config())
+    assert (clone.filters, clone.kernel_size, clone.strides, clone.use_bias) == (
+        5, (4, 4, 4), (1, 2, 2), False)

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import keras
+
+from conftest import TINY_VQVAE
+from keras_videogpt import VQVAE, presets
+
+
+@pytest.fixture(scope="module")
+def clips():
+    rng = np.random.default_rng(1)
+    # Smooth moving blobs: learnable in a few steps, unlike white noise.
+    t, s = np.arange(4)[:, None, None], np.arange(16)
+    yy, xx = np.meshgrid(s, s, indexing="ij")
+    out = []
+    for _ in range(8):
+        cx, cy, vx = rng.uniform(3, 12), rng.uniform(3, 12), rng.uniform(-2, 2)
+        frames = np.exp(-((xx - cx - vx * t) ** 2 + (yy - cy) ** 2) / 8.0) - 0.5
+        out.append(np.repeat(frames[..., None], 3, -1))
+    return np.stack(out).astype("float32")
+
+
+def test_shapes_and_dtypes(clips):
+    model = VQVAE(**TINY_VQVAE)
+    assert model.latent_shape == (2, 8, 8)
+    codes = model.encode(clips[:2])
+    assert codes.shape == (2, 2, 8, 8) and codes.dtype == "int32"
+    video = model.decode(codes)
+    assert video.shape == (2, 4, 16, 16, 3) and video.dtype == "float32"
+    assert model(clips[:2]).shape == (2, 4, 16, 16, 3)
+
+
+def test_uint8_video_is_converted(clips):
+    model = VQVAE(**TINY_VQVAE)
+    as_uint8 = np.round((clips[:2] + 0.5) * 255).astype("uint8")
+    np.testing.assert_allclose(model(as_uint8).numpy(),
+                               model(as_uint8 / 255.0 - 0.5).numpy(), atol=1e-5)
+
+
+def test_fit_lowers_the_loss_and_logs_metrics(clips):
+    keras.utils.set_random_seed(0)
+    model = VQVAE(**TINY_VQVAE)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hist = model.fit(clips, batch_size=4, epochs=12, verbose=0).history
+    assert set(hist) >= {"loss", "recon_loss", "commitment_loss", "perplexity", "codes_used"}
+    assert hist["recon_loss"][-1] < 0.5 * hist["recon_loss"][0]
+    assert 1.0 <= hist["perplexity"][-1] <= TINY_VQVAE["n_codes"]
+    assert 0 < hist["codes_used"][-1] <= 1
+    assert model.quantizer.initialized.numpy() == 1.0
+
+
+def test_fit_accepts_dict_and_tuple_batches(clips):
+    import tensorflow as tf
+
+    model = VQVAE(**TINY_VQVAE)
+    model.compile(optimizer="adam")
+    labels = np.zeros((8,), "int32")
+    for ds in (tf.data.Dataset.from_tensor_slices({"video": clips, "label": labels}),
+               tf.data.Dataset.from_tensor_slices((clips, labels))):
+        hist = model.fit(ds.batch(4, drop_remainder=True), epochs=1, verbose=0).history
+        assert np.isfinite(hist["loss"][0])
+
+
+def test_keras_file_round_trip(tmp_path, clips):
+    model = VQVAE(**TINY_VQVAE)
+    model.compile(optimizer="adam")
+    model.fit(clips, batch_size=4, epochs=1, verbose=0)
+    path = tmp_path / "vqvae.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, VQVAE) and loaded.latent_shape == model.latent_shape
+    np.testing.assert_array_equal(loaded.encode(clips).numpy(), model.encode(clips).numpy())
+    np.testing.assert_allclose(loaded(clips).numpy(), model(clips).numpy(), atol=1e-6)
+    np.testing.assert_array_equal(loaded.quantizer.embeddings.numpy(),
+                                  model.quantizer.embeddings.numpy())
+
+
+@pytest.mark.parametrize("video,message", [
+    (np.zeros((4, 16, 16, 3), "float32"), "rank 5"),
+    (np.zeros((1, 4, 16, 16, 1), "float32"), "3 channels"),
+    (np.zeros((1, 3, 4, 16, 16), "float32"), "channels"),
+    (np.zeros((1, 8, 16, 16, 3), "float32"), "4 frames of 16x16"),
+])
+def test_bad_video_shapes_are_named(video, message):
+    with pytest.raises(ValueError, match=message):
+        VQVAE(**TINY_VQVAE).encode(video)
+
+
+def test_integer_video_other_than_uint8_is_refused():
+    with pytest.raises(TypeError, match="int32"):
+        VQVAE(**TINY_VQVAE).encode(np.zeros((1, 4, 16, 16, 3), "int32"))
+
+
+def test_indivisible_clip_is_refused():
+    with pytest.raises(ValueError, match="frames \\(6\\) is not divisible"):
+        VQVAE(**dict(TINY_VQVAE, sequence_length=6, downsample=(4, 2, 2)))
+    with pytest.raises(ValueError, match="width \\(18\\)"):
+        VQVAE(**dict(TINY_VQVAE, resolution=(16, 18), downsample=(2, 2, 4)))
+    with pytest.raises(ValueError, match="power of 2"):
+        VQVAE(**dict(TINY_VQVAE, downsample=(3, 2, 2), sequence_length=6))
+
+
+def test_bad_codes_are_refused():
+    model = VQVAE(**TINY_VQVAE)
+    with pytest.raises(ValueError, match="\\[0, 16\\)"):
+        model.decode(np.full((1, 2, 8, 8), 16, "int32"))
+    with pytest.raises(ValueError, match="shape"):
+        model.decode(np.zeros((1, 2, 8), "int32"))
+    with pytest.raises(TypeError, match="integers"):
+        model.decode(np.zeros((1, 2, 8, 8), "float32"))
+
+
+def test_presets():
+    assert {"tiny", "bair_stride4x2x2", "ucf101_stride4x4x4"} <= set(presets.vqvae_presets())
+    bair = presets.vqvae_config("bair_stride4x2x2")
+    assert (bair["n_hiddens"], bair["n_res_layers"], bair["embedding_dim"], bair["downsample"]) == (
+        240, 4, 256, (4, 2, 2))
+    model = VQVAE.from_preset("tiny", n_codes=32)
+    assert model.n_codes == 32 and model.latent_shape == (4, 16, 16)
+    with pytest.raises(ValueError, match="Unknown VQ-VAE preset 'bair'.*bair_stride4x2x2"):
+        VQVAE.from_preset("bair")
