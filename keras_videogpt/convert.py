@@ -234,3 +234,117 @@ def vqvae_from_reference(state_dict, **config):
     assign(vqvae_entries(vqvae), state)
     vqvae.quantizer.initialized.assign(1.0)
     return vqvae
+
+
+# ------------------------------------------------------------------ prior
+def dense_entries(prefix, dense):
+    entries = {f"{prefix}.weight": (dense.kernel, linear)}
+    if dense.use_bias:
+        entries[f"{prefix}.bias"] = (dense.bias, identity)
+    return entries
+
+
+def layer_norm_entries(prefix, norm):
+    if norm.cond_dim is None:
+        return {f"{prefix}.g": (norm.gamma, identity), f"{prefix}.b": (norm.beta, identity)}
+    return {f"{prefix}.w.weight": (norm.gain_kernel, linear),
+            f"{prefix}.wb.weight": (norm.bias_kernel, linear)}
+
+
+def _channel_norm_entries(prefix, norm):
+    return {f"{prefix}.weight": (norm.gamma, identity), f"{prefix}.bias": (norm.beta, identity)}
+
+
+def _resnet_entries(prefix, resnet):
+    entries = {f"{prefix}.stem.0.weight": (resnet.stem.kernel, conv)}
+    entries.update(_channel_norm_entries(f"{prefix}.stem.1.norm.norm", resnet.stem_norm))
+    for g, group in enumerate(resnet.groups):
+        for i, unit in enumerate(group):
+            p = f"{prefix}.group{g + 1}." + ("start_block" if i == 0 else f"blocks.{i - 1}")
+            entries[f"{p}.conv1.weight"] = (unit.conv1.kernel, conv)
+            entries[f"{p}.conv2.weight"] = (unit.conv2.kernel, conv)
+            entries.update(_channel_norm_entries(f"{p}.bnr1.norm.norm", unit.norm1))
+            entries.update(_channel_norm_entries(f"{p}.bnr2.norm.norm", unit.norm2))
+            if unit.projection:
+                entries[f"{p}.proj_conv.weight"] = (unit.proj_conv.kernel, conv)
+                entries.update(_channel_norm_entries(f"{p}.proj_bnr.norm.norm", unit.proj_norm))
+    return entries
+
+
+def prior_entries(prior):
+    """`{reference name: (our variable, layout function)}` for a VideoGPT prior."""
+    entries = dense_entries("fc_in", prior.fc_in)
+    entries["attn_stack.right_shift.sos"] = (prior.right_shift.start, identity)
+    for i, table in enumerate(prior.position.tables):
+        entries[f"attn_stack.pos_embd.emb.d_{i}"] = (table, identity)
+    for i, block in enumerate(prior.blocks):
+        p = f"attn_stack.attn_nets.{i}"
+        entries.update(layer_norm_entries(f"{p}.pre_attn_norm", block.attn_norm))
+        entries.update(attention_entries(f"{p}.attn", block.attn))
+        if block.cross_attention:
+            entries.update(layer_norm_entries(f"{p}.pre_enc_norm", block.cross_norm))
+            entries.update(attention_entries(f"{p}.enc_attn", block.cross_attn))
+        entries.update(layer_norm_entries(f"{p}.pre_fc_norm", block.mlp_norm))
+        entries.update(dense_entries(f"{p}.fc_block.0", block.fc1))
+        entries.update(dense_entries(f"{p}.fc_block.2", block.fc2))
+    entries.update(layer_norm_entries("norm", prior.norm))
+    entries.update(dense_entries("fc_out", prior.fc_out))
+    if prior.n_cond_frames:
+        entries.update(_resnet_entries("resnet", prior.frame_encoder))
+        for i, table in enumerate(prior.frame_position.tables):
+            entries[f"cond_pos_embd.emb.d_{i}"] = (table, identity)
+    return entries
+
+
+def prior_from_reference(state_dict, vqvae=None, **config):
+    """A `VideoGPT` prior holding the weights of a reference VideoGPT.
+
+    The converted model uses the reference's LayerNorm, whose epsilon is
+    added after the reciprocal square root (`reference_epsilon=True`), so it
+    computes exactly what the reference computes.
+
+    Args:
+        state_dict: the reference prior's state_dict (see `load_state_dict`).
+            Keys under `vqvae.` (a full Lightning checkpoint) are used to
+            build the VQ-VAE when `vqvae` is None.
+        vqvae: the VQ-VAE whose latent grid and codebook the prior models.
+        **config: the reference's names: `hidden_dim`, `heads`, `layers`,
+            `attn_type`, `dropout`, `attn_dropout`, `n_cond_frames`,
+            `class_cond_dim`; sizes that the weights determine are inferred
+            when left out. Other `VideoGPT` arguments are passed on.
+
+    Returns:
+        The prior; with `vqvae=None`, the tuple `(prior, vqvae)`.
+    """
+    from keras_videogpt.prior.model import VideoGPT
+
+    params = hyperparameters(state_dict)
+    state = load_state_dict(state_dict)
+    vq_state = {k[len("vqvae."):]: v for k, v in state.items() if k.startswith("vqvae.")}
+    state = {k: v for k, v in state.items() if not k.startswith("vqvae.")}
+    return_vqvae = vqvae is None
+    if vqvae is None:
+        if not vq_state:
+            raise ValueError("Pass `vqvae`: this state_dict holds no 'vqvae.*' weights.")
+        vqvae = vqvae_from_reference(vq_state, **{k: params[k] for k in (
+            "sequence_length", "resolution") if k in params})
+    known = ("hidden_dim", "heads", "layers", "attn_type", "dropout", "attn_dropout",
+             "n_cond_frames", "class_cond_dim")
+    merged = {k: params[k] for k in known if k in params}
+    merged.update(config)
+    if "fc_in.weight" in state:
+        merged.setdefault("hidden_dim", int(state["fc_in.weight"].shape[0]))
+    layers = {k.split(".")[2] for k in state if k.startswith("attn_stack.attn_nets.")}
+    if layers:
+        merged.setdefault("layers", len(layers))
+    if any(k.startswith("resnet.") for k in state):
+        if "n_cond_frames" not in merged and "cond_pos_embd.emb.d_0" in state:
+            merged["n_cond_frames"] = int(state["cond_pos_embd.emb.d_0"].shape[0])
+    if any(k.endswith("pre_attn_norm.w.weight") for k in state):
+        merged.setdefault("class_cond_dim",
+                          int(state["attn_stack.attn_nets.0.pre_attn_norm.w.weight"].shape[1]))
+    merged.setdefault("dropout", 0.0)
+    merged.setdefault("attn_dropout", 0.0)
+    prior = VideoGPT.from_vqvae(vqvae, reference_epsilon=True, **merged)
+    assign(prior_entries(prior), state)
+    return (prior, vqvae) if return_vqvae else prior

@@ -1,0 +1,1 @@
+from keras_videogpt.metrics.reconstruction import nmse

@@ -1,0 +1,88 @@
+"""One pre-norm transformer block of the prior, with optional cross-attention."""
+
+import keras
+from keras import ops
+
+from keras_videogpt.layers.attention import MultiHeadAttention
+from keras_videogpt.layers.norm import LayerNorm
+
+
+def gelu2(x):
+    """The reference's GELU approximation, `x * sigmoid(1.702 x)`."""
+    return x * ops.sigmoid(1.702 * x)
+
+
+@keras.saving.register_keras_serializable(package="keras_videogpt")
+class TransformerBlock(keras.layers.Layer):
+    """`x + attn(LN(x))`, optionally `x + cross_attn(LN(x), frames)`, then `x + mlp(LN(x))`.
+
+    Args:
+        heads: attention heads.
+        num_layers: depth of the whole stack (scales the output init).
+        attn_type: `"full"` or `"axial"` causal self-attention.
+        dropout: residual dropout after each sub-block.
+        attn_dropout: dropout on self-attention probabilities.
+        cross_attention: add cross-attention to a conditioning encoding.
+        cond_dim: width of a class/action vector for conditional LayerNorms.
+        reference_epsilon: the reference's LayerNorm epsilon placement.
+    """
+
+    def __init__(self, heads, num_layers=1, attn_type="full", dropout=0.0, attn_dropout=0.0,
+                 cross_attention=False, cond_dim=None, reference_epsilon=False, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.num_layers, self.attn_type = int(heads), int(num_layers), attn_type
+        self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
+        self.cross_attention, self.cond_dim = bool(cross_attention), cond_dim
+        self.reference_epsilon = bool(reference_epsilon)
+        if attn_type not in ("full", "axial"):
+            raise ValueError(f"attn_type must be 'full' or 'axial'; got '{attn_type}'.")
+        norm = dict(cond_dim=cond_dim, reference_epsilon=reference_epsilon)
+        self.attn_norm = LayerNorm(**norm, name="attn_norm")
+        self.attn = MultiHeadAttention(
+            heads, attention_axes=None if attn_type == "full" else (1, 2, 3), causal=True,
+            dropout=attn_dropout, num_layers=num_layers, name="attn")
+        if self.cross_attention:
+            self.cross_norm = LayerNorm(**norm, name="cross_norm")
+            self.cross_attn = MultiHeadAttention(heads, num_layers=num_layers, name="cross_attn")
+        self.mlp_norm = LayerNorm(**norm, name="mlp_norm")
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def build(self, x_shape, cond_shape=None, frames_shape=None):
+        dim = x_shape[-1]
+        self.attn_norm.build(x_shape, cond_shape)
+        self.attn.build(x_shape)
+        if self.cross_attention:
+            self.cross_norm.build(x_shape, cond_shape)
+            self.cross_attn.build(x_shape, frames_shape)
+        self.mlp_norm.build(x_shape, cond_shape)
+        self.fc1 = keras.layers.Dense(4 * dim, name="fc1")
+        self.fc2 = keras.layers.Dense(dim, name="fc2")
+        self.fc1.build(x_shape[:-1] + (dim,))
+        self.fc2.build(x_shape[:-1] + (4 * dim,))
+
+    def mlp(self, h):
+        return self.fc2(gelu2(self.fc1(h)))
+
+    def call(self, x, cond=None, frames=None, training=None):
+        x = x + self.drop(self.attn(self.attn_norm(x, cond), training=training), training=training)
+        if self.cross_attention:
+            h = self.cross_norm(x, cond)
+            x = x + self.drop(self.cross_attn(h, frames, training=training), training=training)
+        return x + self.drop(self.mlp(self.mlp_norm(x, cond)), training=training)
+
+    def decode(self, x, cache_k, cache_v, index, cond=None, cross_kv=None):
+        """One position `[B, C]` through the block, reading and writing the KV cache."""
+        h, cache_k, cache_v = self.attn.decode_self(self.attn_norm(x, cond), cache_k, cache_v,
+                                                    index)
+        x = x + h
+        if self.cross_attention:
+            x = x + self.cross_attn.decode_cross(self.cross_norm(x, cond), *cross_kv)
+        return x + self.mlp(self.mlp_norm(x, cond)), cache_k, cache_v
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(heads=self.heads, num_layers=self.num_layers, attn_type=self.attn_type,
+                      dropout=self.dropout, attn_dropout=self.attn_dropout,
+                      cross_attention=self.cross_attention, cond_dim=self.cond_dim,
+                      reference_epsilon=self.reference_epsilon)
+        return config

@@ -1,0 +1,322 @@
+"""The `VideoGPT` prior: a causal transformer over the VQ-VAE's flattened code grid."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_videogpt import distribute, validation
+from keras_videogpt.layers.attention import raster_coordinates
+from keras_videogpt.layers.norm import LayerNorm
+from keras_videogpt.layers.position import BroadcastPositionEmbedding, RightShift
+from keras_videogpt.prior.block import TransformerBlock
+from keras_videogpt.prior.resnet import ResNet3D, encoded_shape
+
+LN2 = math.log(2.0)
+
+
+def unpack_prior_batch(data):
+    """`{"codes", "cond_frames"?, "label"?}` from a dict, a tuple `(codes, ...)` or codes."""
+    if isinstance(data, dict):
+        return data
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+        if isinstance(data, dict):
+            return data
+    return {"codes": data}
+
+
+@keras.saving.register_keras_serializable(package="keras_videogpt")
+class VideoGPT(keras.Model):
+    """VideoGPT's prior over VQ-VAE codes, with optional frame or class conditioning.
+
+    The codes' codebook vectors (a frozen copy of the VQ-VAE's codebook) go
+    through a bias-free `fc_in`, are shifted right by one position in raster
+    order (T, then H, then W) behind a learned start vector, get a broadcast
+    spatio-temporal position embedding, and pass through `layers` pre-norm
+    transformer blocks with causal self-attention (`full` or `axial`), then a
+    final LayerNorm and a zero-initialised, bias-free `fc_out`.
+
+    Conditioning:
+    - `n_cond_frames > 0`: the first frames of the clip are encoded by a 3D
+      ResNet (plus its own position embedding) and every block cross-attends
+      to that encoding. Pass `cond_frames` `[B, n, H, W, 3]`.
+    - `class_cond_dim`: every LayerNorm's gain and bias are predicted from a
+      vector of that width. Pass `label` (int `[B]`, one-hot encoded) or
+      `cond` (float `[B, class_cond_dim]`).
+
+    Loss and metrics: cross-entropy of the logits against the codes
+    (`loss`, nats per code) and `bits_per_dim`, the same cross-entropy in
+    bits, `loss / ln 2`, averaged over the latent positions. This is how
+    the reference and the paper report the prior's likelihood: per latent
+    code, not per pixel.
+
+    Args:
+        latent_shape: `(t, h, w)` of the code grid.
+        n_codes: codebook size.
+        embedding_dim: code vector width.
+        hidden_dim: transformer width; divisible by 3 and by `heads`.
+        heads: attention heads.
+        layers: transformer blocks.
+        dropout: residual dropout.
+        attn_dropout: attention-probability dropout.
+        attn_type: `"full"` or `"axial"` (both causal).
+        n_cond_frames: conditioning frames (0 for none).
+        frame_shape: `(H, W)` of the conditioning frames.
+        class_cond_dim: width of the class/action vector, or None.
+        resnet_blocks, resnet_width, resnet_dim: the frame encoder's size.
+        reference_epsilon: LayerNorm epsilon added after the rsqrt, as in the
+            reference (set by the converter; off by default).
+        gradient_checkpointing: recompute each block in the backward pass to
+            save activation memory.
+
+    Example:
+    >>> prior = VideoGPT.from_preset("tiny", vqvae)          # doctest: +SKIP
+    >>> prior.compile(optimizer=prior.default_optimizer(1000))  # doctest: +SKIP
+    >>> prior.fit(codes_dataset, epochs=1)                    # doctest: +SKIP
+    >>> logits = prior(codes)   # [B, t, h, w, n_codes]       # doctest: +SKIP
+    """
+
+    def __init__(self, latent_shape, n_codes, embedding_dim, hidden_dim=576, heads=4, layers=8,
+                 dropout=0.2, attn_dropout=0.3, attn_type="full", n_cond_frames=0,
+                 frame_shape=None, class_cond_dim=None, resnet_blocks=(3, 4, 6, 3),
+                 resnet_width=64, resnet_dim=240, reference_epsilon=False,
+                 gradient_checkpointing=False, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_shape = tuple(int(s) for s in latent_shape)
+        if len(self.latent_shape) != 3:
+            raise ValueError(f"latent_shape must be (t, h, w); got {latent_shape}.")
+        self.n_codes, self.embedding_dim = int(n_codes), int(embedding_dim)
+        self.hidden_dim, self.heads, self.num_layers = int(hidden_dim), int(heads), int(layers)
+        if self.hidden_dim % 3:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by 3: the "
+                             "position embedding gives each of T, H and W a third.")
+        if self.hidden_dim % self.heads:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by heads "
+                             f"({self.heads}).")
+        self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
+        self.attn_type = attn_type
+        self.n_cond_frames = int(n_cond_frames)
+        self.frame_shape = None if frame_shape is None else tuple(int(s) for s in frame_shape)
+        if self.n_cond_frames and self.frame_shape is None:
+            raise ValueError("Frame conditioning needs frame_shape=(H, W) of the frames.")
+        self.class_cond_dim = None if class_cond_dim is None else int(class_cond_dim)
+        self.resnet_blocks = tuple(int(b) for b in resnet_blocks)
+        self.resnet_width, self.resnet_dim = int(resnet_width), int(resnet_dim)
+        self.reference_epsilon = bool(reference_epsilon)
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+
+        self.codebook = self.add_weight(
+            name="codebook", shape=(self.n_codes, self.embedding_dim), trainable=False,
+            initializer=keras.initializers.RandomNormal(stddev=1.0), autocast=False)
+        self.fc_in = keras.layers.Dense(
+            self.hidden_dim, use_bias=False, name="fc_in",
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))
+        self.right_shift = RightShift(self.hidden_dim, name="right_shift")
+        self.position = BroadcastPositionEmbedding(self.latent_shape, self.hidden_dim,
+                                                   name="position")
+        self.blocks = [
+            TransformerBlock(self.heads, self.num_layers, attn_type, self.dropout,
+                             self.attn_dropout, cross_attention=self.n_cond_frames > 0,
+                             cond_dim=self.class_cond_dim,
+                             reference_epsilon=self.reference_epsilon, name=f"block_{i}")
+            for i in range(self.num_layers)]
+        self.norm = LayerNorm(cond_dim=self.class_cond_dim,
+                              reference_epsilon=self.reference_epsilon, name="norm")
+        self.fc_out = keras.layers.Dense(self.n_codes, use_bias=False, kernel_initializer="zeros",
+                                         name="fc_out")
+        if self.n_cond_frames:
+            self.frame_encoder = ResNet3D(self.resnet_blocks, self.resnet_width, self.resnet_dim,
+                                          name="frame_encoder")
+            self.frame_position = BroadcastPositionEmbedding(
+                encoded_shape(self.n_cond_frames, self.frame_shape), self.resnet_dim,
+                name="frame_position")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "bits_per_dim")}
+        self._build_all()
+
+    # ------------------------------------------------------------ building
+    def _build_all(self):
+        b = None
+        grid = (b,) + self.latent_shape
+        x_shape = grid + (self.hidden_dim,)
+        cond_shape = None if self.class_cond_dim is None else (b, self.class_cond_dim)
+        frames_shape = None
+        if self.n_cond_frames:
+            frames_in = (b, self.n_cond_frames) + self.frame_shape + (3,)
+            self.frame_encoder(keras.KerasTensor(frames_in))  # builds the ResNet symbolically
+            frames_shape = (b,) + self.frame_position.grid_shape + (self.resnet_dim,)
+            self.frame_position.build(frames_shape)
+        self.fc_in.build(grid + (self.embedding_dim,))
+        self.right_shift.build(x_shape)
+        self.position.build(x_shape)
+        for block in self.blocks:
+            block.build(x_shape, cond_shape, frames_shape)
+        self.norm.build(x_shape, cond_shape)
+        self.fc_out.build(x_shape)
+        self.built = True
+
+    def set_codebook(self, vqvae_or_codebook):
+        """Copy a VQ-VAE's codebook (or a `[n_codes, embedding_dim]` array) into the prior."""
+        value = getattr(getattr(vqvae_or_codebook, "quantizer", None), "embeddings",
+                        vqvae_or_codebook)
+        value = np.asarray(value)
+        if value.shape != tuple(self.codebook.shape):
+            raise ValueError(f"Codebook shape {value.shape} does not match the prior's "
+                             f"{tuple(self.codebook.shape)} (n_codes, embedding_dim).")
+        self.codebook.assign(value)
+
+    @classmethod
+    def from_vqvae(cls, vqvae, **config):
+        """A prior over `vqvae`'s latent grid and codebook; `config` sets the rest.
+
+        Frame conditioning takes the frame size from the VQ-VAE.
+        """
+        if config.get("n_cond_frames"):
+            config.setdefault("frame_shape", vqvae.resolution)
+        prior = cls(latent_shape=vqvae.latent_shape, n_codes=vqvae.n_codes,
+                    embedding_dim=vqvae.embedding_dim, **config)
+        prior.set_codebook(vqvae)
+        return prior
+
+    @classmethod
+    def from_preset(cls, name, vqvae, **overrides):
+        """A prior from a named configuration in `keras_videogpt.presets`, over `vqvae`."""
+        from keras_videogpt import presets
+
+        return cls.from_vqvae(vqvae, **presets.prior_config(name, **overrides))
+
+    # ------------------------------------------------------------- inputs
+    def _check_codes(self, codes):
+        return validation.check_codes(codes, self.latent_shape, self.n_codes)
+
+    def condition(self, cond_frames=None, label=None, cond=None, training=None):
+        """Encodes the conditioning inputs: `(cond vector or None, frame encoding or None)`."""
+        vector = None
+        if self.class_cond_dim is not None:
+            if cond is None and label is None:
+                raise ValueError("This prior is class-conditional: pass `label` (int [B]) or "
+                                 f"`cond` (float [B, {self.class_cond_dim}]).")
+            if cond is None:
+                vector = ops.one_hot(ops.cast(label, "int32"), self.class_cond_dim)
+            else:
+                vector = ops.cast(cond, "float32")
+        elif cond is not None or label is not None:
+            raise ValueError("This prior is not class-conditional (class_cond_dim=None), "
+                             "but a label was given.")
+        frames = None
+        if self.n_cond_frames:
+            if cond_frames is None:
+                raise ValueError(f"This prior is conditioned on {self.n_cond_frames} frame(s): "
+                                 f"pass `cond_frames` [B, {self.n_cond_frames}, "
+                                 f"{self.frame_shape[0]}, {self.frame_shape[1]}, 3].")
+            validation.check_video(cond_frames, (self.n_cond_frames,) + self.frame_shape + (3,),
+                                   what="conditioning frames")
+            x = validation.to_float_video(cond_frames, self.compute_dtype)
+            frames = self.frame_position(self.frame_encoder(x, training=training))
+        elif cond_frames is not None:
+            raise ValueError("This prior has no frame conditioning (n_cond_frames=0), but "
+                             "cond_frames were given.")
+        return vector, frames
+
+    # ------------------------------------------------------------ forward
+    def _blocks(self, h, vector, frames, training):
+        for block in self.blocks:
+            if self.gradient_checkpointing and training:
+                h = keras.remat(lambda x, blk=block: blk(x, vector, frames, training=training))(h)
+            else:
+                h = block(h, vector, frames, training=training)
+        return h
+
+    def call(self, inputs, training=None):
+        """Teacher-forced logits `[B, t, h, w, n_codes]` (float32) for int codes `[B, t, h, w]`.
+
+        `inputs` is the codes, or a dict with `codes` and, for conditioned
+        priors, `cond_frames` and/or `label` (or `cond`).
+        """
+        inputs = unpack_prior_batch(inputs)
+        codes = self._check_codes(inputs["codes"])
+        vector, frames = self.condition(inputs.get("cond_frames"), inputs.get("label"),
+                                        inputs.get("cond"), training=training)
+        emb = ops.take(self.codebook, ops.cast(codes, "int32"), axis=0)
+        h = self.fc_in(ops.cast(emb, self.compute_dtype))
+        h = self.position(self.right_shift(h))
+        h = self._blocks(h, vector, frames, training)
+        return ops.cast(self.fc_out(self.norm(h, vector)), "float32")
+
+    # ------------------------------------------------------------- decode
+    def start_decoding(self, batch_size, vector=None, frames=None):
+        """The state of a cached decode: zeroed KV caches and the cross-attention keys."""
+        caches = [block.attn.empty_cache(batch_size, self.compute_dtype) for block in self.blocks]
+        cross = None
+        if self.n_cond_frames:
+            cross = [block.cross_attn.project_key_value(frames) for block in self.blocks]
+        return caches, cross
+
+    def decode_step(self, prev_codes, index, caches, cross=None, vector=None):
+        """Logits `[B, n_codes]` at raster position `index`, given the code drawn at `index - 1`.
+
+        `prev_codes` int `[B]` is ignored at index 0, where the start vector
+        is the input. Returns `(logits, caches)`.
+        """
+        emb = ops.take(self.codebook, ops.cast(prev_codes, "int32"), axis=0)
+        h = self.fc_in(ops.cast(emb, self.compute_dtype))
+        start = ops.broadcast_to(ops.cast(self.right_shift.start, h.dtype), ops.shape(h))
+        h = ops.where(index == 0, start, h)
+        coords = ops.take(ops.convert_to_tensor(raster_coordinates(self.latent_shape)), index,
+                          axis=0)
+        h = h + ops.cast(self.position.embedding_at(coords), h.dtype)[None]
+        new_caches = []
+        for i, block in enumerate(self.blocks):
+            h, k, v = block.decode(h, *caches[i], index, vector,
+                                   None if cross is None else cross[i])
+            new_caches.append((k, v))
+        return ops.cast(self.fc_out(self.norm(h, vector)), "float32"), new_caches
+
+    # ----------------------------------------------------------- training
+    def compute_prior_loss(self, logits, codes):
+        ce = keras.losses.sparse_categorical_crossentropy(codes, logits, from_logits=True)
+        return ops.mean(ce)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _update(self, loss):
+        self.trackers["loss"].update_state(loss)
+        self.trackers["bits_per_dim"].update_state(loss / LN2)
+        return {n: t.result() for n, t in self.trackers.items()}
+
+    def train_step(self, data):
+        batch = unpack_prior_batch(data)
+        with tf.GradientTape() as tape:
+            logits = self(batch, training=True)
+            loss = self.compute_prior_loss(logits, batch["codes"])
+            scaled = self.optimizer.scale_loss(distribute.scale_loss(loss))
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update(loss)
+
+    def test_step(self, data):
+        batch = unpack_prior_batch(data)
+        return self._update(self.compute_prior_loss(self(batch, training=False), batch["codes"]))
+
+    @staticmethod
+    def default_optimizer(total_steps, learning_rate=3e-4):
+        """Adam (0.9, 0.999) at 3e-4 with cosine decay to 0 over `total_steps`, as the reference."""
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(total_steps))
+        return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_shape=self.latent_shape, n_codes=self.n_codes, embedding_dim=self.embedding_dim,
+            hidden_dim=self.hidden_dim, heads=self.heads, layers=self.num_layers,
+            dropout=self.dropout, attn_dropout=self.attn_dropout, attn_type=self.attn_type,
+            n_cond_frames=self.n_cond_frames, frame_shape=self.frame_shape,
+            class_cond_dim=self.class_cond_dim, resnet_blocks=self.resnet_blocks,
+            resnet_width=self.resnet_width, resnet_dim=self.resnet_dim,
+            reference_epsilon=self.reference_epsilon,
+            gradient_checkpointing=self.gradient_checkpointing)
+        return config

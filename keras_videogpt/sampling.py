@@ -1,0 +1,191 @@
+"""Drawing codes from the prior: one compiled while-loop with a KV cache, and a naive check.
+
+`sample(...)` is the entry point. The compiled sampler runs the whole loop
+over the `t * h * w` positions inside one `tf.function` (a `tf.while_loop`,
+XLA-compilable with `jit_compile=True`): each step feeds one position through
+the blocks, reading keys and values of earlier positions from static-shape
+caches that are updated in place. Conditioning (frame encoding, its
+cross-attention keys and values, the class vector) is computed once.
+
+`naive_sample_codes` recomputes the full teacher-forced forward pass for
+every token. It exists to prove the cached sampler right: with the same
+seed, both draw the same codes.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_videogpt import validation
+
+
+def check_controls(temperature, top_k, top_p, n_codes):
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}.")
+    if top_k is not None and not 0 <= int(top_k) <= n_codes:
+        raise ValueError(f"top_k must be in [0, {n_codes}] (0 or None: off); got {top_k}.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (1 or None: off); got {top_p}.")
+
+
+def filter_logits(logits, temperature, top_k, top_p):
+    """Temperature, then top-k (0 = off), then nucleus top-p (1 = off) on `[B, n]` logits."""
+    logits = logits / tf.cast(temperature, logits.dtype)
+    n = tf.shape(logits)[-1]
+    ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, n), n)
+    kth = tf.gather(ordered, k - 1, axis=-1)[:, None]
+    probs = tf.nn.softmax(ordered, axis=-1)
+    keep = (tf.cumsum(probs, axis=-1) - probs) < tf.cast(top_p, probs.dtype)
+    pth = tf.reduce_min(tf.where(keep, ordered, tf.fill(tf.shape(ordered), np.inf)),
+                        axis=-1, keepdims=True)
+    threshold = tf.maximum(kth, pth)
+    return tf.where(logits < threshold, tf.constant(-np.inf, logits.dtype), logits)
+
+
+def draw(logits, seed, index):
+    """One code per row of filtered logits, from the stateless seed folded with `index`."""
+    step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int32))
+    return tf.cast(tf.random.stateless_categorical(logits, 1, step_seed)[:, 0], tf.int32)
+
+
+def _seed_tensor(seed):
+    seed = np.asarray(seed, "int64").reshape(-1)
+    if seed.size == 1:
+        seed = np.array([0, seed[0]], "int64")
+    if seed.size != 2:
+        raise ValueError(f"seed must be an int or 2 ints; got {seed.tolist()}.")
+    return tf.constant(seed)
+
+
+class Sampler:
+    """Samples codes (and videos) from a prior, with compiled functions cached per shape.
+
+    Args:
+        prior: a `VideoGPT`.
+        vqvae: the VQ-VAE that decodes the codes (optional for codes only).
+        jit_compile: compile the sampling loop with XLA.
+
+    Example:
+    >>> sampler = Sampler(prior, vqvae)                              # doctest: +SKIP
+    >>> out = sampler.sample(batch_size=4, seed=1, top_k=100)       # doctest: +SKIP
+    >>> out["video_uint8"].shape  # (4, 16, 64, 64, 3)                # doctest: +SKIP
+    """
+
+    def __init__(self, prior, vqvae=None, jit_compile=False):
+        if vqvae is not None and (tuple(vqvae.latent_shape) != prior.latent_shape
+                                  or vqvae.n_codes != prior.n_codes):
+            raise ValueError(f"The VQ-VAE's latent {vqvae.latent_shape} x {vqvae.n_codes} codes "
+                             f"does not match the prior's {prior.latent_shape} x "
+                             f"{prior.n_codes}.")
+        self.prior, self.vqvae = prior, vqvae
+        self.length = int(np.prod(prior.latent_shape))
+        self._loop = tf.function(self._sample_loop, jit_compile=jit_compile,
+                                 reduce_retracing=True)
+
+    def _sample_loop(self, batch_size, seed, temperature, top_k, top_p, vector, frames):
+        prior = self.prior
+        caches, cross = prior.start_decoding(batch_size, vector, frames)
+        codes = tf.zeros((self.length, batch_size), tf.int32)
+        prev = tf.zeros((batch_size,), tf.int32)
+
+        def body(i, prev, codes, caches):
+            logits, caches = prior.decode_step(prev, i, caches, cross, vector)
+            nxt = draw(filter_logits(logits, temperature, top_k, top_p), seed, i)
+            codes = tf.tensor_scatter_nd_update(codes, [[i]], nxt[None])
+            return i + 1, nxt, codes, caches
+
+        _, _, codes, _ = tf.while_loop(
+            lambda i, *_: i < self.length, body,
+            (tf.constant(0), prev, codes, caches), maximum_iterations=self.length)
+        return tf.reshape(tf.transpose(codes), (batch_size,) + prior.latent_shape)
+
+    def _conditions(self, batch_size, cond_frames, label):
+        if cond_frames is not None and int(np.shape(cond_frames)[0]) != batch_size:
+            raise ValueError(f"cond_frames has batch {np.shape(cond_frames)[0]}; "
+                             f"batch_size is {batch_size}.")
+        if label is not None and np.ndim(label) and int(np.shape(label)[0]) != batch_size:
+            raise ValueError(f"label has batch {np.shape(label)[0]}; batch_size is {batch_size}.")
+        return self.prior.condition(cond_frames, label, training=False)
+
+    def sample_codes(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
+                     cond_frames=None, label=None):
+        """int32 codes `[B, t, h, w]`; the same seed gives the same codes."""
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        check_controls(temperature, top_k, top_p, self.prior.n_codes)
+        vector, frames = self._conditions(batch_size, cond_frames, label)
+        return self._loop(batch_size, _seed_tensor(seed), tf.constant(float(temperature)),
+                          tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
+                          vector, frames)
+
+    def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
+               cond_frames=None, label=None):
+        """Codes and decoded video: a dict with `codes` int32 `[B, t, h, w]`, `video`
+        float32 `[B, T, H, W, 3]` in [-0.5, 0.5] and `video_uint8`."""
+        if self.vqvae is None:
+            raise ValueError("Decoding needs the VQ-VAE: Sampler(prior, vqvae).")
+        codes = self.sample_codes(batch_size, seed, temperature, top_k, top_p, cond_frames, label)
+        video = tf.clip_by_value(tf.cast(self.vqvae.decode(codes), tf.float32), -0.5, 0.5)
+        video_uint8 = tf.cast(tf.round((video + 0.5) * 255.0), tf.uint8)
+        return {"codes": codes, "video": video, "video_uint8": video_uint8}
+
+
+def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
+           cond_frames=None, label=None, jit_compile=False):
+    """Draws `batch_size` videos (or codes only, without `vqvae`) in one compiled loop.
+
+    Args:
+        prior: a `VideoGPT`.
+        vqvae: its VQ-VAE; without it, only codes are returned.
+        batch_size: videos to draw.
+        seed: int or 2 ints; the same seed gives the same videos.
+        temperature: > 0.
+        top_k: keep the k most likely codes (None/0: all).
+        top_p: keep the smallest set of codes whose probability reaches p
+            (None/1: all).
+        cond_frames: `[B, n, H, W, 3]` first frames, for frame-conditioned priors.
+        label: int `[B]` classes, for class-conditional priors.
+        jit_compile: compile the loop with XLA.
+
+    Returns:
+        `{"codes", "video", "video_uint8"}` (see `Sampler.sample`), or
+        `{"codes"}` without a VQ-VAE.
+    """
+    sampler = Sampler(prior, vqvae, jit_compile=jit_compile)
+    if vqvae is None:
+        return {"codes": sampler.sample_codes(batch_size, seed, temperature, top_k, top_p,
+                                              cond_frames, label)}
+    return sampler.sample(batch_size, seed, temperature, top_k, top_p, cond_frames, label)
+
+
+def naive_sample_codes(prior, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
+                       cond_frames=None, label=None, steps=None):
+    """The reference's way: a full forward pass per token, from a Python loop.
+
+    Draws with the same seeds as the compiled sampler, so both give the same
+    codes. `steps` stops after that many positions (for timing); the rest
+    stay 0.
+    """
+    check_controls(temperature, top_k, top_p, prior.n_codes)
+    length = int(np.prod(prior.latent_shape))
+    seed_t = _seed_tensor(seed)
+    batch = {}
+    if cond_frames is not None:
+        batch["cond_frames"] = tf.convert_to_tensor(cond_frames)
+    if label is not None:
+        batch["label"] = tf.convert_to_tensor(label)
+
+    @tf.function(reduce_retracing=True)
+    def step(codes, i):
+        logits = tf.reshape(prior(dict(batch, codes=codes), training=False),
+                            (batch_size, length, prior.n_codes))
+        logits = tf.gather(logits, i, axis=1)
+        return draw(filter_logits(logits, float(temperature), int(top_k or 0),
+                                  float(top_p or 1.0)), seed_t, i)
+
+    codes = np.zeros((batch_size, length), "int32")
+    for i in range(length if steps is None else steps):
+        codes[:, i] = step(codes.reshape((batch_size,) + prior.latent_shape),
+                           tf.constant(i)).numpy()
+    return codes.reshape((batch_size,) + prior.latent_shape)

@@ -1,0 +1,43 @@
+"""Video grids and GIF files for looking at clips, reconstructions and samples."""
+
+import math
+
+import numpy as np
+
+
+def to_uint8(video):
+    """Float video in [-0.5, 0.5] (clipped) or uint8 -> uint8 numpy."""
+    video = np.asarray(video)
+    if video.dtype == np.uint8:
+        return video
+    return np.round((np.clip(video, -0.5, 0.5) + 0.5) * 255).astype("uint8")
+
+
+def video_grid(videos, ncol=None, padding=1):
+    """Tile `[B, T, H, W, C]` clips into one `[T, H', W', C]` clip (row-major)."""
+    videos = to_uint8(videos)
+    b, t, h, w, c = videos.shape
+    ncol = ncol or math.ceil(math.sqrt(b))
+    nrow = math.ceil(b / ncol)
+    grid = np.zeros((t, padding + nrow * (h + padding), padding + ncol * (w + padding), c),
+                    "uint8")
+    for i in range(b):
+        r, q = divmod(i, ncol)
+        top, left = padding + r * (h + padding), padding + q * (w + padding)
+        grid[:, top:top + h, left:left + w] = videos[i]
+    return grid
+
+
+def save_gif(path, video, fps=8):
+    """Write a `[T, H, W, C]` clip (uint8, or floats in [-0.5, 0.5]) as a looping GIF."""
+    from PIL import Image
+
+    frames = to_uint8(video)
+    if frames.ndim != 4:
+        raise ValueError(f"save_gif takes one clip [T, H, W, C]; got shape {frames.shape}.")
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps),
+                   loop=0)
+    return path
