@@ -42,18 +42,61 @@ def filter_logits(logits, temperature, top_k, top_p):
     return tf.where(logits < threshold, tf.constant(-np.inf, logits.dtype), logits)
 
 
-def draw(logits, seed, index):
-    """One code per row of filtered logits, from the stateless seed folded with `index`."""
-    step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int32))
-    return tf.cast(tf.random.stateless_categorical(logits, 1, step_seed)[:, 0], tf.int32)
+_MASK32 = 0xFFFFFFFF
 
 
-def _seed_tensor(seed):
-    seed = np.asarray(seed, "int64").reshape(-1)
-    if seed.size == 1:
-        seed = np.array([0, seed[0]], "int64")
-    if seed.size != 2:
-        raise ValueError(f"seed must be an int or 2 ints; got {seed.tolist()}.")
+def _mul32(x, c):
+    """`(x * c) mod 2**32` for int64 `x` in [0, 2**32), without any int64 overflow."""
+    lo, hi = tf.bitwise.bitwise_and(x, 0xFFFF), tf.bitwise.right_shift(x, 16)
+    high = tf.bitwise.left_shift(tf.bitwise.bitwise_and(hi * c, 0xFFFF), 16)
+    return tf.bitwise.bitwise_and(lo * c + high, _MASK32)
+
+
+def _mix(x):
+    """murmur3's 32-bit finaliser on int64 values holding uint32s."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    x = _mul32(x, 0x85EBCA6B)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13))
+    x = _mul32(x, 0xC2B2AE35)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def hash_uniform(seeds, index, num):
+    """Uniforms in (0, 1), `[B, num]`, from per-row seeds `[B, 2]` and a step `index`.
+
+    Counter-based: each value is a hash of (seed, index, column) in 32-bit
+    integer arithmetic, so it is bit-identical with and without XLA and on
+    every device. TF's own stateless generators pick other algorithms under
+    XLA, which would break "same seed, same video" across compilation modes.
+    """
+    seeds = tf.bitwise.bitwise_and(tf.cast(seeds, tf.int64), _MASK32)
+    key = _mix(tf.bitwise.bitwise_and(seeds[:, 0] + 0x9E3779B9, _MASK32))
+    key = _mix(tf.bitwise.bitwise_xor(key, seeds[:, 1]))
+    key = _mix(tf.bitwise.bitwise_xor(key, tf.cast(index, tf.int64)))
+    column = _mul32(tf.range(num, dtype=tf.int64), 0x27D4EB2F)
+    bits = _mix(tf.bitwise.bitwise_xor(key[:, None], column[None, :]))
+    return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 16777216.0)
+
+
+def draw(logits, seeds, index):
+    """One code per row of filtered `[B, n]` logits: Gumbel-max on `hash_uniform` noise."""
+    u = hash_uniform(seeds, index, tf.shape(logits)[-1])
+    gumbel = -tf.math.log(-tf.math.log(u))
+    return tf.cast(tf.argmax(tf.cast(logits, tf.float32) + gumbel, axis=-1), tf.int32)
+
+
+def seed_rows(seed, batch_size):
+    """Per-row seeds `[B, 2]` int64 from an int, 2 ints, or one pair per row."""
+    seed = np.asarray(seed, "int64")
+    if seed.ndim == 0:
+        seed = np.array([0, int(seed)], "int64")
+    if seed.shape == (2,):
+        # Row r draws with (seed0 + r, seed1): row 0 is the batch-of-1 video, and the
+        # usual seeds 0, 1, 2, ... (seed0 = 0) never share a row's stream.
+        seed = np.stack([seed[0] + np.arange(batch_size), np.full(batch_size, seed[1])], -1)
+    if seed.shape != (batch_size, 2):
+        raise ValueError(f"seed must be an int, 2 ints, or a [batch_size, 2] array; got "
+                         f"shape {seed.shape} for batch_size {batch_size}.")
     return tf.constant(seed)
 
 
@@ -115,7 +158,7 @@ class Sampler:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frames = self._conditions(batch_size, cond_frames, label)
-        return self._loop(batch_size, _seed_tensor(seed), tf.constant(float(temperature)),
+        return self._loop(batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
                           tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
                           vector, frames)
 
@@ -139,7 +182,8 @@ def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None,
         prior: a `VideoGPT`.
         vqvae: its VQ-VAE; without it, only codes are returned.
         batch_size: videos to draw.
-        seed: int or 2 ints; the same seed gives the same videos.
+        seed: an int, 2 ints, or one pair per video (`[batch_size, 2]`); the
+            same seed gives the same videos, with or without XLA.
         temperature: > 0.
         top_k: keep the k most likely codes (None/0: all).
         top_p: keep the smallest set of codes whose probability reaches p
@@ -169,7 +213,7 @@ def naive_sample_codes(prior, batch_size=1, seed=0, temperature=1.0, top_k=None,
     """
     check_controls(temperature, top_k, top_p, prior.n_codes)
     length = int(np.prod(prior.latent_shape))
-    seed_t = _seed_tensor(seed)
+    seed_t = seed_rows(seed, batch_size)
     batch = {}
     if cond_frames is not None:
         batch["cond_frames"] = tf.convert_to_tensor(cond_frames)

@@ -67,7 +67,13 @@ def check_codes(codes, latent_shape, n_codes):
     if len(shape) != 4 or (tuple(shape[1:]) != tuple(latent_shape) and None not in shape[1:]):
         raise ValueError(f"Codes must have shape [batch, {', '.join(map(str, latent_shape))}]"
                          f" for this model; got {shape}.")
-    if isinstance(codes, np.ndarray) and codes.size and (codes.min() < 0 or codes.max() >= n_codes):
+    values = codes if isinstance(codes, np.ndarray) else None
+    if values is None and hasattr(codes, "numpy") and not isinstance(codes, keras.KerasTensor):
+        try:
+            values = codes.numpy()  # eager tensors; symbolic ones (in tf.function) cannot be read
+        except (AttributeError, NotImplementedError, TypeError):
+            values = None
+    if values is not None and values.size and (values.min() < 0 or values.max() >= n_codes):
         raise ValueError(f"Codes must lie in [0, {n_codes}); got values from "
-                         f"{codes.min()} to {codes.max()}.")
+                         f"{values.min()} to {values.max()}.")
     return codes

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from conftest import TINY_VQVAE
+from keras_videogpt import VQVAE, VideoGPT, sampling
+from test_prior import FRAME_COND, TINY_PRIOR, randomize_output
+
+VARIANTS = {"full": {}, "axial": dict(attn_type="axial"), "frames": FRAME_COND,
+            "class": dict(class_cond_dim=3)}
+
+
+def conditions(extra, batch):
+    rng = np.random.default_rng(2)
+    out = {}
+    if "n_cond_frames" in extra:
+        out["cond_frames"] = rng.uniform(-.5, .5, (batch, 1, 8, 8, 3)).astype("float32")
+    if "class_cond_dim" in extra:
+        out["label"] = np.arange(batch) % 3
+    return out
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_cached_sampler_equals_naive_sampler(name):
+    extra = VARIANTS[name]
+    prior = VideoGPT(**TINY_PRIOR, **extra)
+    randomize_output(prior)
+    cond = conditions(extra, 3)
+    controls = dict(seed=11, temperature=0.9, top_k=10, top_p=0.95)
+    fast = sampling.Sampler(prior).sample_codes(3, **controls, **cond).numpy()
+    slow = sampling.naive_sample_codes(prior, 3, **controls, **cond)
+    np.testing.assert_array_equal(fast, slow)
+    assert fast.shape == (3, 2, 3, 4) and fast.dtype == np.int32
+    assert len(np.unique(fast)) > 3  # not a degenerate draw
+
+
+def test_xla_compiled_sampler_equals_naive():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    fast = sampling.Sampler(prior, jit_compile=True).sample_codes(2, seed=3).numpy()
+    np.testing.assert_array_equal(fast, sampling.naive_sample_codes(prior, 2, seed=3))
+
+
+def test_same_seed_same_codes_other_seed_other_codes():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    s = sampling.Sampler(prior)
+    a, b, c = (s.sample_codes(4, seed=k).numpy() for k in (1, 1, 2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_top_k_one_is_greedy():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    codes = sampling.Sampler(prior).sample_codes(2, seed=0, top_k=1).numpy()
+    again = sampling.Sampler(prior).sample_codes(2, seed=99, top_k=1).numpy()
+    np.testing.assert_array_equal(codes, again)
+    # Greedy: each code is the argmax of the teacher-forced logits.
+    logits = prior(codes).numpy()
+    np.testing.assert_array_equal(codes, logits.argmax(-1))
+
+
+def test_filter_logits_closed_form():
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], "float32"))
+    out = sampling.filter_logits(logits, 1.0, 0, 0.7).numpy()
+    assert np.isfinite(out[0, :2]).all() and np.isinf(out[0, 2:]).all()
+    out = sampling.filter_logits(logits, 1.0, 3, 1.0).numpy()
+    assert np.isfinite(out[0, :3]).all() and np.isinf(out[0, 3])
+    out = sampling.filter_logits(logits, 2.0, 0, 1.0).numpy()
+    np.testing.assert_allclose(out, logits / 2, rtol=1e-6)
+
+
+def test_sample_returns_codes_and_video():
+    vqvae = VQVAE(**TINY_VQVAE)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    out = sampling.sample(prior, vqvae, batch_size=2, seed=0)
+    assert out["codes"].shape == (2, 2, 8, 8) and out["codes"].dtype == "int32"
+    assert out["video"].shape == (2, 4, 16, 16, 3) and out["video"].dtype == "float32"
+    assert out["video_uint8"].dtype == "uint8"
+    np.testing.assert_array_equal(
+        out["video_uint8"].numpy(), np.round((out["video"].numpy() + 0.5) * 255).astype("uint8"))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"), (dict(temperature=0), "temperature"),
+    (dict(top_k=-1), "top_k"), (dict(batch_size=0), "batch_size"), (dict(seed=[1, 2, 3]), "seed"),
+])
+def test_bad_controls_are_refused(kwargs, message):
+    prior = VideoGPT(**TINY_PRIOR)
+    with pytest.raises(ValueError, match=message):
+        sampling.Sampler(prior).sample_codes(**kwargs)
+
+
+def test_mismatched_vqvae_is_refused():
+    prior = VideoGPT(**TINY_PRIOR)
+    with pytest.raises(ValueError, match="does not match"):
+        sampling.Sampler(prior, VQVAE(**TINY_VQVAE))
+
+
+def test_row_seeds_are_independent_of_batch_position():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    s = sampling.Sampler(prior)
+    batch = s.sample_codes(3, seed=5).numpy()
+    single = s.sample_codes(1, seed=5).numpy()
+    np.testing.assert_array_equal(batch[:1], single)  # row 0 is the batch-of-1 video
+    rows = np.array([[2, 5], [0, 5]])
+    explicit = s.sample_codes(2, seed=rows).numpy()
+    np.testing.assert_array_equal(explicit[0], batch[2])
+    np.testing.assert_array_equal(explicit[1], batch[0])
+    with pytest.raises(ValueError, match="batch_size 2"):
+        s.sample_codes(2, seed=np.zeros((3, 2)))
+
+
+def test_hash_uniform_is_uniform():
+    import tensorflow as tf
+
+    u = sampling.hash_uniform(tf.constant([[0, 1], [0, 2]], tf.int64), 7, 20000).numpy()
+    assert 0 < u.min() and u.max() < 1
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+    assert abs(np.corrcoef(u[0], u[1])[0, 1]) < 0.03
