@@ -70,3 +70,16 @@ def first_batch(ds, count):
     return np.concatenate(clips)[:count]
 
 
+
+
+def run(main):
+    """`absl.app.run(main)`, printing a bad argument's message instead of a traceback."""
+    from absl import app
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (ValueError, TypeError, KeyError, FileNotFoundError) as e:
+            raise app.UsageError(f"{type(e).__name__}: {e}") from None
+
+    app.run(guarded)

@@ -11,6 +11,8 @@ import time
 
 from absl import app, flags, logging
 
+from train import common
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "tiny", "VQ-VAE preset (see keras_videogpt.presets).")
 flags.DEFINE_string("data", "moving_mnist",
@@ -84,4 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.run(main)

@@ -1,0 +1,81 @@
+"""The command lines: refusals, the quick end-to-end demo, and resuming after a kill."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_bad_arguments_are_refused_without_traceback(tmp_path):
+    out = run("train.vqvae", "--preset=huge", f"--workdir={tmp_path}")
+    assert out.returncode != 0
+    assert "Unknown VQ-VAE preset 'huge'" in out.stderr and "Traceback" not in out.stderr
+    out = run("train.prior", f"--vqvae={tmp_path}/missing.keras")
+    assert out.returncode != 0 and "No VQVAE checkpoint at" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    out = run("train.demo", "--quick", f"--workdir={tmp_path}", timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name in ("vqvae.keras", "reconstructions.gif", "samples.gif", "continuations.gif",
+                 "prior/prior.keras", "prior_frame_cond/prior.keras", "logs"):
+        assert (tmp_path / name).exists(), name
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0 < metrics["vqvae"]["nmse"] < 2 and metrics["vqvae"]["codes_used"] >= 1
+    for name in ("prior", "prior_frame_cond"):
+        assert 0 < metrics[name]["bits_per_dim"] <= 7.5
+        assert metrics[name]["sampling"]["tokens_per_second"] > 0
+    assert metrics["prior_frame_cond"]["sampling"]["conditioned_on"] == ["cond_frames"]
+
+    # The trained pair drives train.sample; a prior/VQ-VAE mix-up is refused.
+    out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",
+              f"--prior={tmp_path}/prior/prior.keras", f"--out={tmp_path}/s", "--batch_size=2",
+              "--top_k=5", "--top_p=0.9")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "s" / "samples.gif").exists()
+    out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",
+              f"--prior={tmp_path}/vqvae.keras")
+    assert out.returncode != 0 and "holds a VQVAE, not a VideoGPT" in out.stderr
+    out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",
+              f"--prior={tmp_path}/prior/prior.keras", "--top_p=0")
+    assert out.returncode != 0 and "top_p must be in (0, 1]" in out.stderr
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_last_epoch(tmp_path):
+    args = [sys.executable, "-m", "train.vqvae", "--preset=tiny", f"--workdir={tmp_path}",
+            "--epochs=4", "--steps_per_epoch=2", "--batch_size=2", "--num_videos=16",
+            "--eval_clips=2"]
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    backup = tmp_path / "backup"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if "Epoch 3/4" in (tmp_path / "first.log").read_text():
+            break  # epochs 1 and 2 are backed up; epoch 3 is under way
+        time.sleep(1)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert backup.exists()
+    out = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    epochs = re.findall(r"Epoch (\d)/4", out.stdout + out.stderr)
+    assert epochs and epochs[0] == "3", epochs  # resumed after the two finished epochs
+    assert json.loads((tmp_path / "metrics.json").read_text())["vqvae"]["nmse"] > 0

@@ -1,0 +1,106 @@
+"""Train the prior on a frozen VQ-VAE's codes:
+
+    python -m train.prior --vqvae=runs/demo/vqvae.keras --preset=tiny --workdir=runs/prior
+
+Codes are computed inside the input pipeline from --data, or read from
+--codes (a folder written by `python -m train.encode_codes`). Writes
+`prior.keras`, `backup/` (run again to resume), `logs/` and `metrics.json`
+(loss and bits/dim). Refuses, before any training, a --vqvae or --resume_from
+that is missing or holds another model, a latent grid that does not match,
+and a width that is not divisible by 3 and by --heads.
+"""
+
+import math
+import os
+import time
+
+from absl import app, flags, logging
+
+from train import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("vqvae", None, "Path of the trained VQ-VAE (.keras).", required=True)
+flags.DEFINE_string("preset", "tiny", "Prior preset (see keras_videogpt.presets).")
+flags.DEFINE_string("data", "moving_mnist", "Videos to encode on the fly (as train.vqvae).")
+flags.DEFINE_string("codes", None, "Folder of pre-encoded codes; overrides --data.")
+flags.DEFINE_string("workdir", "runs/prior", "Output folder; reused to resume.")
+flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+flags.DEFINE_integer("epochs", 4, "Epochs.")
+flags.DEFINE_integer("steps_per_epoch", 50, "Steps per epoch.")
+flags.DEFINE_float("learning_rate", 3e-4, "Peak Adam learning rate (cosine decay to 0).")
+flags.DEFINE_integer("hidden_dim", None, "Override the preset's width.")
+flags.DEFINE_integer("heads", None, "Override the preset's heads.")
+flags.DEFINE_integer("layers", None, "Override the preset's depth.")
+flags.DEFINE_enum("attn_type", None, ["full", "axial"], "Override the attention type.")
+flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")
+flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def build_prior(preset, vqvae, **overrides):
+    """The prior for `vqvae` from a preset, with flag overrides; clear errors on bad sizes."""
+    from keras_videogpt import VideoGPT, presets
+
+    config = presets.prior_config(preset, **{k: v for k, v in overrides.items() if v is not None})
+    return VideoGPT.from_vqvae(vqvae, **config)
+
+
+def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
+                learning_rate, codes=None, num_videos=512, seed=0, verbose="auto", **overrides):
+    import keras
+
+    from keras_videogpt import checkpoints
+    from keras_videogpt.data import codes_dataset, encode_in_pipeline
+    from keras_videogpt.data.codes import read_codes_metadata
+    from train import common
+
+    vqvae = checkpoints.load_vqvae(vqvae_path)
+    prior = build_prior(preset, vqvae, **overrides)
+    keras.utils.set_random_seed(seed)
+    os.makedirs(workdir, exist_ok=True)
+    if codes:
+        meta = read_codes_metadata(codes)
+        if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
+            raise ValueError(f"The codes in '{codes}' have latent shape {meta['latent_shape']}, "
+                             f"but the VQ-VAE gives {vqvae.latent_shape}.")
+        if meta["n_cond_frames"] < prior.n_cond_frames:
+            raise ValueError(f"The codes in '{codes}' carry {meta['n_cond_frames']} frames; "
+                             f"the prior needs {prior.n_cond_frames}.")
+        ds = codes_dataset(codes, batch_size, seed=seed)
+    else:
+        t, h, _, _ = vqvae.video_shape
+        videos = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
+                                     with_labels=prior.class_cond_dim is not None)
+        ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
+    prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate))
+    start = time.time()
+    history = prior.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                        callbacks=common.fit_callbacks(workdir, "prior.keras"))
+    prior.save(os.path.join(workdir, "prior.keras"))
+    eval_batches = ds.take(4)
+    result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
+    metrics = {"prior": {
+        "preset": preset, "loss_nats": float(result["loss"]),
+        "bits_per_dim": float(result["bits_per_dim"]),
+        "uniform_bits_per_dim": math.log2(prior.n_codes),
+        "first_epoch_loss": float(history.history["loss"][0]) if history.history else None,
+        "train_seconds_this_run": round(time.time() - start, 1),
+        "eval_clips": 4 * batch_size}}
+    common.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    return prior, vqvae, metrics
+
+
+def main(argv):
+    del argv
+    _, _, metrics = train_prior(
+        FLAGS.vqvae, FLAGS.preset, FLAGS.data, FLAGS.workdir, FLAGS.batch_size, FLAGS.epochs,
+        FLAGS.steps_per_epoch, FLAGS.learning_rate, codes=FLAGS.codes,
+        num_videos=FLAGS.num_videos, seed=FLAGS.seed, hidden_dim=FLAGS.hidden_dim,
+        heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
+        gradient_checkpointing=FLAGS.gradient_checkpointing or None)
+    logging.info("prior metrics: %s", metrics["prior"])
+    print(metrics["prior"])
+
+
+if __name__ == "__main__":
+    common.run(main)
