@@ -28,3 +28,11 @@ def fixture_path(*parts):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same Keras/NumPy/TF seed, whatever ran before it."""
+    import keras
+
+    keras.utils.set_random_seed(1234)

@@ -22,9 +22,6 @@ from absl import app, flags
 from train import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "runs/demo", "Output folder; reused to resume.")
-flags.DEFINE_bool("quick", False, "A few steps per stage, to check the wiring.")
-flags.DEFINE_integer("seed", 0, "Seed.")
 
 
 def run_demo(workdir, quick=False, seed=0, verbose="auto"):
@@ -60,5 +57,13 @@ def main(argv):
     run_demo(FLAGS.workdir, FLAGS.quick, FLAGS.seed)
 
 
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("workdir", "runs/demo", "Output folder; reused to resume.")
+    flags.DEFINE_bool("quick", False, "A few steps per stage, to check the wiring.")
+    flags.DEFINE_integer("seed", 0, "Seed.")
+
+
 if __name__ == "__main__":
+    define_flags()
     common.run(main)

@@ -11,14 +11,6 @@ from absl import app, flags
 from train import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("vqvae", None, "Trained VQ-VAE (.keras).", required=True)
-flags.DEFINE_string("data", "moving_mnist", "Videos (as in train.vqvae).")
-flags.DEFINE_string("out", "runs/codes", "Output folder (local or gs://).")
-flags.DEFINE_integer("num_batches", 64, "Batches to encode.")
-flags.DEFINE_integer("batch_size", 8, "Batch size.")
-flags.DEFINE_integer("cond_frames", 0, "Also store this many first frames per clip.")
-flags.DEFINE_bool("labels", False, "Keep class labels (TFRecord or TFDS data with labels).")
-flags.DEFINE_integer("seed", 0, "Seed.")
 
 
 def main(argv):
@@ -35,5 +27,18 @@ def main(argv):
     print(write_codes(videos, vqvae, FLAGS.out, FLAGS.num_batches, FLAGS.cond_frames))
 
 
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("vqvae", None, "Trained VQ-VAE (.keras).", required=True)
+    flags.DEFINE_string("data", "moving_mnist", "Videos (as in train.vqvae).")
+    flags.DEFINE_string("out", "runs/codes", "Output folder (local or gs://).")
+    flags.DEFINE_integer("num_batches", 64, "Batches to encode.")
+    flags.DEFINE_integer("batch_size", 8, "Batch size.")
+    flags.DEFINE_integer("cond_frames", 0, "Also store this many first frames per clip.")
+    flags.DEFINE_bool("labels", False, "Keep class labels (TFRecord or TFDS data with labels).")
+    flags.DEFINE_integer("seed", 0, "Seed.")
+
+
 if __name__ == "__main__":
+    define_flags()
     common.run(main)

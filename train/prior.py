@@ -19,22 +19,6 @@ from absl import app, flags, logging
 from train import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("vqvae", None, "Path of the trained VQ-VAE (.keras).", required=True)
-flags.DEFINE_string("preset", "tiny", "Prior preset (see keras_videogpt.presets).")
-flags.DEFINE_string("data", "moving_mnist", "Videos to encode on the fly (as train.vqvae).")
-flags.DEFINE_string("codes", None, "Folder of pre-encoded codes; overrides --data.")
-flags.DEFINE_string("workdir", "runs/prior", "Output folder; reused to resume.")
-flags.DEFINE_integer("batch_size", 8, "Global batch size.")
-flags.DEFINE_integer("epochs", 4, "Epochs.")
-flags.DEFINE_integer("steps_per_epoch", 50, "Steps per epoch.")
-flags.DEFINE_float("learning_rate", 3e-4, "Peak Adam learning rate (cosine decay to 0).")
-flags.DEFINE_integer("hidden_dim", None, "Override the preset's width.")
-flags.DEFINE_integer("heads", None, "Override the preset's heads.")
-flags.DEFINE_integer("layers", None, "Override the preset's depth.")
-flags.DEFINE_enum("attn_type", None, ["full", "axial"], "Override the attention type.")
-flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")
-flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 def build_prior(preset, vqvae, **overrides):
@@ -102,5 +86,26 @@ def main(argv):
     print(metrics["prior"])
 
 
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("vqvae", None, "Path of the trained VQ-VAE (.keras).", required=True)
+    flags.DEFINE_string("preset", "tiny", "Prior preset (see keras_videogpt.presets).")
+    flags.DEFINE_string("data", "moving_mnist", "Videos to encode on the fly (as train.vqvae).")
+    flags.DEFINE_string("codes", None, "Folder of pre-encoded codes; overrides --data.")
+    flags.DEFINE_string("workdir", "runs/prior", "Output folder; reused to resume.")
+    flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+    flags.DEFINE_integer("epochs", 4, "Epochs.")
+    flags.DEFINE_integer("steps_per_epoch", 50, "Steps per epoch.")
+    flags.DEFINE_float("learning_rate", 3e-4, "Peak Adam learning rate (cosine decay to 0).")
+    flags.DEFINE_integer("hidden_dim", None, "Override the preset's width.")
+    flags.DEFINE_integer("heads", None, "Override the preset's heads.")
+    flags.DEFINE_integer("layers", None, "Override the preset's depth.")
+    flags.DEFINE_enum("attn_type", None, ["full", "axial"], "Override the attention type.")
+    flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")
+    flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
+    flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
 if __name__ == "__main__":
+    define_flags()
     common.run(main)

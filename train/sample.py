@@ -17,17 +17,6 @@ from absl import app, flags
 from train import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("vqvae", None, "Trained VQ-VAE (.keras).", required=True)
-flags.DEFINE_string("prior", None, "Trained prior (.keras).", required=True)
-flags.DEFINE_string("out", "runs/samples", "Output folder.")
-flags.DEFINE_integer("batch_size", 8, "Videos to draw.")
-flags.DEFINE_integer("seed", 0, "Seed: the same seed gives the same videos.")
-flags.DEFINE_float("temperature", 1.0, "Softmax temperature (> 0).")
-flags.DEFINE_integer("top_k", 0, "Keep the k most likely codes (0: off).")
-flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass in (0, 1] (1: off).")
-flags.DEFINE_string("data", "moving_mnist", "Clips whose first frames condition the prior.")
-flags.DEFINE_integer("label", None, "Class for class-conditional priors.")
-flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
 
 
 def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, top_p=1.0,
@@ -86,5 +75,21 @@ def main(argv):
     print(stats)
 
 
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("vqvae", None, "Trained VQ-VAE (.keras).", required=True)
+    flags.DEFINE_string("prior", None, "Trained prior (.keras).", required=True)
+    flags.DEFINE_string("out", "runs/samples", "Output folder.")
+    flags.DEFINE_integer("batch_size", 8, "Videos to draw.")
+    flags.DEFINE_integer("seed", 0, "Seed: the same seed gives the same videos.")
+    flags.DEFINE_float("temperature", 1.0, "Softmax temperature (> 0).")
+    flags.DEFINE_integer("top_k", 0, "Keep the k most likely codes (0: off).")
+    flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass in (0, 1] (1: off).")
+    flags.DEFINE_string("data", "moving_mnist", "Clips whose first frames condition the prior.")
+    flags.DEFINE_integer("label", None, "Class for class-conditional priors.")
+    flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
+
+
 if __name__ == "__main__":
+    define_flags()
     common.run(main)

@@ -14,19 +14,6 @@ from absl import app, flags, logging
 from train import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("preset", "tiny", "VQ-VAE preset (see keras_videogpt.presets).")
-flags.DEFINE_string("data", "moving_mnist",
-                    "'moving_mnist' (made offline), a folder/glob of TFRecord shards "
-                    "(local or gs://), or a TFDS name (bair_robot_pushing_small, ucf101).")
-flags.DEFINE_string("workdir", "runs/vqvae", "Output folder; reused to resume.")
-flags.DEFINE_integer("batch_size", 8, "Global batch size.")
-flags.DEFINE_integer("epochs", 6, "Epochs of --steps_per_epoch steps.")
-flags.DEFINE_integer("steps_per_epoch", 25, "Steps per epoch (a backup is written after each).")
-flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate (the reference's).")
-flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_integer("eval_clips", 16, "Clips for NMSE and the GIF.")
 
 
 def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, learning_rate,
@@ -85,5 +72,23 @@ def main(argv):
     print(metrics["vqvae"])
 
 
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("preset", "tiny", "VQ-VAE preset (see keras_videogpt.presets).")
+    flags.DEFINE_string("data", "moving_mnist",
+                        "'moving_mnist' (made offline), a folder/glob of TFRecord shards "
+                        "(local or gs://), or a TFDS name (bair_robot_pushing_small, ucf101).")
+    flags.DEFINE_string("workdir", "runs/vqvae", "Output folder; reused to resume.")
+    flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+    flags.DEFINE_integer("epochs", 6, "Epochs of --steps_per_epoch steps.")
+    flags.DEFINE_integer("steps_per_epoch", 25, "Steps per epoch (a backup is written after each).")
+    flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate (the reference's).")
+    flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
+    flags.DEFINE_integer("seed", 0, "Random seed.")
+    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    flags.DEFINE_integer("eval_clips", 16, "Clips for NMSE and the GIF.")
+
+
 if __name__ == "__main__":
+    define_flags()
     common.run(main)
