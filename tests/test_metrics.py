@@ -1,0 +1,154 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import tensorflow as tf
+
+from conftest import fixture_path
+from keras_videogpt.metrics import FeatureStats, frechet_distance, nmse, preprocess
+from keras_videogpt.metrics.fvd import fvd
+from keras_videogpt.metrics.i3d import (InceptionI3D, load_i3d, packaged_weights_path,
+                                        read_weights_pickle)
+
+
+def scipy_frechet(a, b):
+    a, b = a.astype("float64"), b.astype("float64")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s_a @ s_b).real
+    return ((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * covmean)
+
+
+def test_frechet_matches_scipy(rng):
+    a = rng.normal(size=(300, 16))
+    b = rng.normal(size=(250, 16)) * 1.5 + 0.3
+    assert frechet_distance(a, b) == pytest.approx(scipy_frechet(a, b), rel=1e-6)
+
+
+def test_frechet_of_a_set_with_itself_is_zero_and_permutation_invariant(rng):
+    a = rng.normal(size=(200, 8))
+    b = rng.normal(size=(150, 8)) + 1
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    d = frechet_distance(a, b)
+    assert frechet_distance(a[rng.permutation(200)], b[rng.permutation(150)]) == pytest.approx(
+        d, rel=1e-10)
+    # Closed form for isotropic Gaussians with equal covariance: |mu_a - mu_b|^2.
+    big_a, big_b = rng.normal(size=(20000, 2)), rng.normal(size=(20000, 2)) + [3.0, 4.0]
+    assert frechet_distance(big_a, big_b) == pytest.approx(25.0, rel=0.02)
+
+
+def test_streaming_equals_one_shot(rng):
+    a, b = rng.normal(size=(500, 12)), rng.normal(size=(400, 12)) * 2
+    stats = FeatureStats()
+    for chunk in np.array_split(a, 7):
+        stats.update(chunk)
+    np.testing.assert_allclose(stats.mean, a.mean(0), atol=1e-12)
+    np.testing.assert_allclose(stats.covariance(), np.cov(a, rowvar=False), atol=1e-12)
+    assert frechet_distance(stats, b) == pytest.approx(frechet_distance(a, b), rel=1e-10)
+
+
+def test_frechet_bad_input(rng):
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(rng.normal(size=(1, 4)), rng.normal(size=(10, 4)))
+    with pytest.raises(ValueError, match="widths differ"):
+        frechet_distance(rng.normal(size=(10, 4)), rng.normal(size=(10, 5)))
+    with pytest.warns(UserWarning, match="singular"):
+        frechet_distance(rng.normal(size=(5, 8)), rng.normal(size=(5, 8)))
+
+
+def test_resize_is_tf1_bilinear_without_half_pixel_centres():
+    # TF1 resize_bilinear (align_corners=False, half_pixel_centers=False) samples source
+    # position dst * (in / out); check against that closed form on a ramp.
+    ramp = np.tile(np.arange(0, 250, 2, dtype=np.uint8)[None, :], (4, 1))  # 4x125
+    video = np.repeat(ramp[None, None, :, :, None], 3, -1)
+    out = preprocess(video).numpy()[0, 0, 0, :, 0]
+    src = np.arange(224) * (125 / 224)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, 124)
+    expected = ramp[0, lo] + (ramp[0, hi].astype(float) - ramp[0, lo]) * (src - lo)
+    np.testing.assert_allclose(out, 2 * expected / 255 - 1, atol=1e-5)
+    half_pixel = tf.image.resize(video[0].astype("float32"), (224, 224)).numpy()[0, 0, :, 0]
+    assert np.abs((2 * half_pixel / 255 - 1) - out).max() > 2e-3  # a different op (~0.44 grey levels here)
+
+
+def test_fvd_input_checks():
+    clips = np.zeros((2, 8, 32, 32, 3), "uint8")
+    with pytest.raises(TypeError, match="uint8"):
+        fvd(lambda x: x, clips.astype("float32"), clips)
+    with pytest.raises(ValueError, match="same length"):
+        fvd(lambda x: x, clips, np.zeros((2, 9, 32, 32, 3), "uint8"))
+    with pytest.raises(ValueError, match="batch, frames"):
+        fvd(lambda x: x, clips[..., :1], clips[..., :1])
+
+
+def test_fvd_streams_in_batches_like_one_shot(rng):
+    # A cheap stand-in embedding (mean colour per frame) exercises batching and streaming.
+    embed = lambda x: tf.reshape(tf.reduce_mean(x, axis=(2, 3)), (tf.shape(x)[0], -1))
+    a = rng.integers(0, 256, (10, 4, 16, 16, 3)).astype("uint8")
+    b = rng.integers(0, 200, (9, 4, 16, 16, 3)).astype("uint8")
+    assert fvd(embed, a, b, batch_size=3) == pytest.approx(
+        fvd(embed, a, b, batch_size=100), rel=1e-9)
+
+
+def test_nmse_closed_form(rng):
+    x = rng.normal(size=(100,))
+    assert nmse(x, x) == 0
+    assert nmse(x, np.full_like(x, x.mean())) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Shapes differ"):
+        nmse(x, x[:5])
+
+
+def test_weights_pickle_refuses_code(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps({"params": Evil()}))
+    with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
+        read_weights_pickle(str(path))
+
+
+def test_unreachable_hub_handle_names_it(tmp_path):
+    with pytest.raises(RuntimeError, match="nowhere/i3d.*local SavedModel"):
+        load_i3d(str(tmp_path / "nowhere" / "i3d"))
+
+
+@pytest.fixture(scope="module")
+def cricket():
+    path = fixture_path("i3d", "v_CricketShot_g04_c01_rgb.gif")
+    frames = tf.io.decode_gif(tf.io.read_file(str(path))).numpy()
+    labels = fixture_path("i3d", "label_map.txt").read_text().split("\n")
+    return frames, labels
+
+
+@pytest.fixture(scope="module")
+def i3d():
+    return load_i3d(offline=True)
+
+
+def test_offline_i3d_ranks_playing_cricket_first_on_16_frames(cricket, i3d):
+    frames, labels = cricket
+    logits = i3d(frames[None, :16].astype("float32") / 127.5 - 1).numpy()[0]
+    order = np.argsort(-logits)
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert labels[order[0]] == "playing cricket" and labels[order[1]] == "archery"
+    assert probs[order[0]] == pytest.approx(0.9561, abs=2e-3)
+    assert logits[order[0]] == pytest.approx(14.95, abs=1e-2)
+    assert logits[order[1]] == pytest.approx(10.61, abs=1e-2)
+
+
+@pytest.mark.slow
+def test_offline_i3d_on_all_79_frames(cricket, i3d):
+    frames, labels = cricket
+    logits = i3d(frames[None].astype("float32") / 127.5 - 1).numpy()[0]
+    order = np.argsort(-logits)
+    assert labels[order[0]] == "playing cricket" and labels[order[1]] == "robot dancing"
+    assert logits[order[0]] == pytest.approx(17.64, abs=1e-2)
+    assert logits[order[1]] == pytest.approx(12.16, abs=1e-2)
+
+
+def test_packaged_weights_path_exists():
+    assert packaged_weights_path().endswith("i3d-kinetics-400.ckpt")
+    assert isinstance(InceptionI3D, type)
