@@ -152,3 +152,18 @@ def test_offline_i3d_on_all_79_frames(cricket, i3d):
 def test_packaged_weights_path_exists():
     assert packaged_weights_path().endswith("i3d-kinetics-400.ckpt")
     assert isinstance(InceptionI3D, type)
+
+
+def test_exported_i3d_serves_through_hub_load(tmp_path, cricket, i3d):
+    from export.i3d import export_i3d
+
+    out = export_i3d(str(tmp_path / "i3d"))
+    served = load_i3d(out)  # the TF-Hub code path, on the local SavedModel
+    assert served.source == out
+    frames, _ = cricket
+    rgb = frames[None, :8].astype("float32") / 127.5 - 1
+    np.testing.assert_allclose(served(rgb).numpy(), i3d(rgb).numpy(), atol=1e-4)
+    import tensorflow_hub as hub
+
+    logits = hub.load(out).signatures["default"](tf.constant(rgb))["default"]
+    assert logits.shape == (1, 400)

@@ -41,7 +41,7 @@ _POOL_BEFORE = {"Mixed_3b": ((1, 3, 3), (1, 2, 2)), "Mixed_4b": ((3, 3, 3), (2, 
                 "Mixed_5b": ((2, 2, 2), (2, 2, 2))}
 
 
-class _Unit(keras.layers.Layer):
+class I3DUnit(keras.layers.Layer):
     """Conv3D (SAME, no bias) + BatchNorm without scale (eps 1e-3) + ReLU."""
 
     def __init__(self, filters, kernel, strides=1, **kwargs):
@@ -80,18 +80,18 @@ class InceptionI3D(keras.Model):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.units = {
-            "Conv3d_1a_7x7": _Unit(64, 7, 2), "Conv3d_2b_1x1": _Unit(64, 1),
-            "Conv3d_2c_3x3": _Unit(192, 3)}
+        specs = {"Conv3d_1a_7x7": (64, 7, 2), "Conv3d_2b_1x1": (64, 1, 1),
+                 "Conv3d_2c_3x3": (192, 3, 1)}
         for name, w in _MIXED:
             for branch, (filters, kernel) in {
                     "Branch_0/Conv3d_0a_1x1": (w[0], 1), "Branch_1/Conv3d_0a_1x1": (w[1], 1),
                     "Branch_1/Conv3d_0b_3x3": (w[2], 3), "Branch_2/Conv3d_0a_1x1": (w[3], 1),
                     "Branch_2/Conv3d_0b_3x3": (w[4], 3),
                     "Branch_3/Conv3d_0b_1x1": (w[5], 1)}.items():
-                self.units[f"{name}/{branch}"] = _Unit(filters, kernel)
-        for key, unit in self.units.items():
-            setattr(self, key.replace("/", "__"), unit)  # tracked, with readable paths
+                specs[f"{name}/{branch}"] = (filters, kernel, 1)
+        # Named after the weight paths: readable, and valid SavedModel scope names.
+        self.units = {key: I3DUnit(*spec, name=key.replace("/", "__"))
+                      for key, spec in specs.items()}
         self.logits_kernel = self.add_weight(name="logits_kernel", shape=(1024, NUM_CLASSES))
         self.logits_bias = self.add_weight(name="logits_bias", shape=(NUM_CLASSES,),
                                            initializer="zeros")
