@@ -79,7 +79,8 @@ def run(main):
     def guarded(argv):
         try:
             return main(argv)
-        except (ValueError, TypeError, KeyError, FileNotFoundError) as e:
+        except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
+                RuntimeError) as e:
             raise app.UsageError(f"{type(e).__name__}: {e}") from None
 
     app.run(guarded)

@@ -1,0 +1,89 @@
+"""train.evaluate: the FVD / R-FVD / NMSE / bits-per-dim report, with a cheap stand-in I3D.
+
+The real I3D is checked in test_metrics.py; here a mean-colour-per-frame
+embedding (12-d for 4 frames) keeps the plumbing test fast.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY_VQVAE
+from keras_videogpt import VQVAE, VideoGPT
+from keras_videogpt.metrics.i3d import I3D
+from test_prior import randomize_output
+from train.evaluate import evaluate, format_report
+
+
+def stand_in_i3d():
+    calls = []
+
+    def embed(rgb):
+        calls.append(rgb.shape)
+        return tf.reshape(tf.reduce_mean(rgb, axis=(2, 3)), (tf.shape(rgb)[0], -1))
+
+    i3d = I3D(embed, "stand-in:mean-colour")
+    i3d.calls = calls
+    return i3d
+
+
+@pytest.fixture(scope="module")
+def pair():
+    # Moving MNIST needs frames of at least 28 pixels (one digit).
+    vqvae = VQVAE(**dict(TINY_VQVAE, resolution=32, downsample=(2, 4, 4)))
+    vqvae(np.zeros((1,) + vqvae.video_shape, "float32"))
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    randomize_output(prior)
+    return vqvae, prior
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_report_counts_and_numbers(pair):
+    vqvae, prior = pair
+    i3d = stand_in_i3d()
+    report = evaluate(vqvae, prior, num_clips=6, trials=2, i3d=i3d, batch_size=4, seed=3,
+                      verbose=False)
+    # 6 clips round up to whole batches of 4.
+    assert report["num_clips"] == {"real": 8, "generated": 8, "reconstructed": 8}
+    assert report["i3d"] == "stand-in:mean-colour" and report["clip_length"] == 4
+    assert report["resolution"] == [32, 32] and "half_pixel_centers=False" in report[
+        "resize_method"]
+    # Every I3D call sees frames resized to 224x224.
+    assert {tuple(s[2:]) for s in i3d.calls} == {(224, 224, 3)}
+    # 2 trials x (real + generated) + reconstructions, 8 clips each.
+    assert sum(s[0] for s in i3d.calls) == 8 * 5
+    fvds = report["fvd"]["per_trial"]
+    assert len(fvds) == 2 and fvds[0] != fvds[1] and all(f > 0 for f in fvds)
+    assert report["fvd"]["mean"] == pytest.approx(np.mean(fvds))
+    assert report["fvd"]["std"] == pytest.approx(np.std(fvds))
+    assert report["rfvd"] > 0 and 0 < report["nmse"] < 10
+    assert 0 < report["bits_per_dim"] < 20
+    assert 1 <= report["codes_used"] <= 16
+    text = format_report(report)
+    assert "8 real vs 8 generated clips of 4 frames, 2 trial(s)" in text
+    assert "stand-in:mean-colour" in text
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_same_seed_same_report_and_no_prior(pair):
+    vqvae, prior = pair
+    a = evaluate(vqvae, prior, num_clips=4, i3d=stand_in_i3d(), batch_size=4, verbose=False)
+    b = evaluate(vqvae, prior, num_clips=4, i3d=stand_in_i3d(), batch_size=4, verbose=False)
+    assert a["fvd"] == b["fvd"] and a["rfvd"] == b["rfvd"] and a["nmse"] == b["nmse"]
+    recon_only = evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
+                          verbose=False)
+    assert "fvd" not in recon_only and recon_only["num_clips"]["generated"] == 0
+    assert recon_only["rfvd"] == a["rfvd"]
+    # A fresh prior's fc_out is zero, so it is uniform over the 16 codes: exactly 4 bits/dim.
+    uniform = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    report = evaluate(vqvae, uniform, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
+                      verbose=False)
+    assert report["bits_per_dim"] == pytest.approx(math.log2(16), rel=1e-5)
+
+
+def test_too_few_clips_is_refused(pair):
+    vqvae, prior = pair
+    with pytest.raises(ValueError, match="num_clips >= 2"):
+        evaluate(vqvae, prior, num_clips=1, i3d=stand_in_i3d(), verbose=False)

