@@ -86,18 +86,47 @@ def draw(logits, seeds, index):
 
 
 def seed_rows(seed, batch_size):
-    """Per-row seeds `[B, 2]` int64 from an int, 2 ints, or one pair per row."""
-    seed = np.asarray(seed, "int64")
-    if seed.ndim == 0:
-        seed = np.array([0, int(seed)], "int64")
-    if seed.shape == (2,):
-        # Row r draws with (seed0 + r, seed1): row 0 is the batch-of-1 video, and the
-        # usual seeds 0, 1, 2, ... (seed0 = 0) never share a row's stream.
-        seed = np.stack([seed[0] + np.arange(batch_size), np.full(batch_size, seed[1])], -1)
-    if seed.shape != (batch_size, 2):
-        raise ValueError(f"seed must be an int, 2 ints, or a [batch_size, 2] array; got "
-                         f"shape {seed.shape} for batch_size {batch_size}.")
-    return tf.constant(seed)
+    """Per-row seeds `[B, 2]` int64 from an int, 2 ints, or one pair per row.
+
+    Row r of a 2-int seed `(s0, s1)` draws with `(s0 + r, s1)`, so row 0 is the
+    batch-of-1 video, and the usual seeds 0, 1, 2, ... (an int s is `(0, s)`)
+    never share a row's stream. Works eagerly (a bad shape is a `ValueError`)
+    and inside graphs of unknown seed rank, such as the exported sampler's
+    signature (a bad shape is an `InvalidArgumentError` naming `seed`).
+    """
+    seed = tf.cast(seed, tf.int64)
+    rank = seed.shape.rank
+    if rank is not None:
+        static_b = batch_size if isinstance(batch_size, int) else None
+        if rank > 2 or (rank >= 1 and seed.shape[-1] not in (None, 2)) or (
+                rank == 2 and static_b is not None and seed.shape[0] not in (None, static_b)):
+            raise ValueError(f"seed must be an int, 2 ints, or a [batch_size, 2] array; got "
+                             f"shape {tuple(seed.shape)} for batch_size {batch_size}.")
+    batch_size = tf.cast(batch_size, tf.int64)
+
+    def from_int():
+        return from_pair(tf.stack([tf.zeros([], tf.int64), tf.reshape(seed, [])]))
+
+    def from_pair(pair=None):
+        pair = tf.reshape(seed, [2]) if pair is None else pair
+        rows = pair[0] + tf.range(batch_size, dtype=tf.int64)
+        return tf.stack([rows, tf.fill([batch_size], pair[1])], -1)
+
+    def given():
+        rows = tf.reshape(seed, [-1, 2])
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.shape(rows, out_type=tf.int64)[0], batch_size,
+                message="seed must hold one [2] pair per video ([batch_size, 2])")]):
+            return tf.identity(rows)
+
+    if rank is not None:
+        return (from_int, from_pair, given)[rank]()
+    checks = [tf.debugging.assert_less_equal(tf.rank(seed), 2, message="seed must be an int, "
+                                             "2 ints, or a [batch_size, 2] array"),
+              tf.debugging.assert_equal(tf.concat([[2], tf.shape(seed)], 0)[-1], 2,
+                                        message="seed must end in a dimension of 2")]
+    with tf.control_dependencies(checks):
+        return tf.switch_case(tf.rank(seed), [from_int, from_pair, given])
 
 
 class Sampler:
