@@ -43,6 +43,17 @@ def test_quick_demo_end_to_end(tmp_path):
         assert 0 < metrics[name]["bits_per_dim"] <= 7.5
         assert metrics[name]["sampling"]["tokens_per_second"] > 0
     assert metrics["prior_frame_cond"]["sampling"]["conditioned_on"] == ["cond_frames"]
+    # FVD with the offline I3D, its counts recorded beside it.
+    evaluation = metrics["evaluation"]
+    assert evaluation["i3d"].startswith("offline:") and evaluation["num_clips"]["real"] == 4
+    assert evaluation["fvd"]["mean"] > 0 and evaluation["rfvd"] >= 0
+    assert "4 real vs 4 generated clips of 16 frames" in out.stdout
+    # The exported sampler drew the in-process codes in a TF-only process.
+    served = metrics["served"]
+    assert served["same_codes_as_in_process"] and not served["imports_keras_videogpt"]
+    assert served["video_shape"] == [1, 16, 64, 64, 3]
+    assert (tmp_path / "served.gif").exists()
+    assert (tmp_path / "serving" / "videogpt" / "1" / "saved_model.pb").exists()
 
     # The trained pair drives train.sample; a prior/VQ-VAE mix-up is refused.
     out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",

@@ -30,13 +30,65 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
                         resolution=resolution, with_labels=with_labels, seed=seed)
 
 
-def fit_callbacks(workdir, checkpoint_name):
-    """Resume-after-kill, checkpoints and TensorBoard logs under `workdir`."""
+def setup(strategy="auto", tpu=None, mixed_precision=None):
+    """Sets the Keras dtype policy and returns the tf.distribute strategy for a run.
+
+    Args:
+        strategy: see `keras_videogpt.distribute.choose_strategy`.
+        tpu: the TPU's name or address (`local` on a Cloud TPU VM).
+        mixed_precision: None/"float32", "mixed_bfloat16" (TPU) or "mixed_float16"
+            (GPU; the optimizer then scales the loss).
+    """
+    from keras_videogpt import distribute
+
+    policies = (None, "float32", "mixed_bfloat16", "mixed_float16")
+    if mixed_precision not in policies:
+        raise ValueError(f"Unknown mixed precision policy '{mixed_precision}'; choose one of "
+                         f"{policies[1:]}.")
+    keras.mixed_precision.set_global_policy(mixed_precision or "float32")
+    return distribute.choose_strategy(strategy, tpu)
+
+
+def check_workdir(workdir, model_config):
+    """Refuses a workdir that holds a run of another model, so a resume never mixes two.
+
+    The first run writes `run.json` with the model's config; later runs
+    compare theirs to it.
+    """
+    path = os.path.join(workdir, "run.json")
+    config = json.loads(json.dumps(model_config, default=lambda v: np.asarray(v).tolist()))
+    for key in ("name", "trainable", "dtype", "synchronized_bn"):  # may change on resume
+        config.pop(key, None)
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f).get("model_config", {})
+        changed = sorted(k for k in set(config) | set(previous)
+                         if config.get(k) != previous.get(k))
+        if changed:
+            raise ValueError(
+                f"'{workdir}' holds a run of another model (it differs in {changed}), so its "
+                "backup cannot be resumed. Use another --workdir, or delete this one.")
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"model_config": config}, f, indent=2)
+
+
+def fit_callbacks(workdir, checkpoint_name, strategy=None):
+    """Resume-after-kill, checkpoints, a NaN stop and TensorBoard logs under `workdir`.
+
+    Under MultiWorkerMirroredStrategy only the chief writes to `workdir`;
+    the other workers write to temporary folders, as TF's guide prescribes.
+    """
+    from keras_videogpt.callbacks import StopOnNonFiniteLoss
+    from keras_videogpt.distribute import worker_dir
+
+    workdir = worker_dir(workdir, strategy)
     callbacks = [
+        StopOnNonFiniteLoss(workdir),
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
                                          save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(os.path.join(workdir, checkpoint_name)),
-        keras.callbacks.TerminateOnNaN(),
     ]
     if importlib.util.find_spec("tensorboard") is None:
         logging.warning("TensorBoard is not installed, so no logs are written "
@@ -45,6 +97,19 @@ def fit_callbacks(workdir, checkpoint_name):
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
                                                      update_freq=20))
     return callbacks
+
+
+def define_scale_flags(flags):
+    """The flags both training commands share for strategies, precision and compilation."""
+    from keras_videogpt.distribute import STRATEGIES
+
+    flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "tf.distribute strategy; 'auto' "
+                      "picks TPU (--tpu), multi-worker (TF_CONFIG), mirrored (2+ GPUs), default.")
+    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('local' on a TPU VM).")
+    flags.DEFINE_enum("mixed_precision", None, ["float32", "mixed_bfloat16", "mixed_float16"],
+                      "Keras dtype policy (bf16 for TPU, fp16 with loss scaling for GPU).")
+    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (TPU: always).")
+    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
 
 
 def write_json(path, values):
@@ -80,7 +145,7 @@ def run(main):
         try:
             return main(argv)
         except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                RuntimeError) as e:
+                RuntimeError) as e:  # includes NonFiniteLossError and a missing TPU
             raise app.UsageError(f"{type(e).__name__}: {e}") from None
 
     app.run(guarded)

@@ -5,9 +5,10 @@
 Codes are computed inside the input pipeline from --data, or read from
 --codes (a folder written by `python -m train.encode_codes`). Writes
 `prior.keras`, `backup/` (run again to resume), `logs/` and `metrics.json`
-(loss and bits/dim). Refuses, before any training, a --vqvae or --resume_from
-that is missing or holds another model, a latent grid that does not match,
-and a width that is not divisible by 3 and by --heads.
+(loss and bits/dim). Refuses, before any training, a --vqvae that is missing
+or holds another model, a --workdir that holds a run of another prior, a
+latent grid that does not match, and a width that is not divisible by 3 and
+by --heads.
 """
 
 import math
@@ -30,18 +31,29 @@ def build_prior(preset, vqvae, **overrides):
 
 
 def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
-                learning_rate, codes=None, num_videos=512, seed=0, verbose="auto", **overrides):
+                learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
+                strategy=None, jit_compile=False, steps_per_execution=1, **overrides):
+    """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
+
+    `batch_size` is global (divided over `strategy`'s replicas).
+    """
     import keras
+    import tensorflow as tf
 
     from keras_videogpt import checkpoints
     from keras_videogpt.data import codes_dataset, encode_in_pipeline
     from keras_videogpt.data.codes import read_codes_metadata
     from train import common
 
+    strategy = strategy or tf.distribute.get_strategy()
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch_size {batch_size} does not divide over "
+                         f"{strategy.num_replicas_in_sync} replicas.")
     vqvae = checkpoints.load_vqvae(vqvae_path)
-    prior = build_prior(preset, vqvae, **overrides)
     keras.utils.set_random_seed(seed)
-    os.makedirs(workdir, exist_ok=True)
+    with strategy.scope():
+        prior = build_prior(preset, vqvae, **overrides)
+    common.check_workdir(workdir, prior.get_config())
     if codes:
         meta = read_codes_metadata(codes)
         if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
@@ -56,11 +68,15 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         videos = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
                                      with_labels=prior.class_cond_dim is not None)
         ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
-    prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate))
+    with strategy.scope():
+        prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate),
+                      jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     start = time.time()
     history = prior.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                        callbacks=common.fit_callbacks(workdir, "prior.keras"))
-    prior.save(os.path.join(workdir, "prior.keras"))
+                        callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
+    from keras_videogpt.distribute import worker_dir
+
+    prior.save(worker_dir(os.path.join(workdir, "prior.keras"), strategy))
     eval_batches = ds.take(4)
     result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
     metrics = {"prior": {
@@ -76,12 +92,14 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
 
 def main(argv):
     del argv
+    strategy = common.setup(FLAGS.strategy, FLAGS.tpu, FLAGS.mixed_precision)
     _, _, metrics = train_prior(
         FLAGS.vqvae, FLAGS.preset, FLAGS.data, FLAGS.workdir, FLAGS.batch_size, FLAGS.epochs,
         FLAGS.steps_per_epoch, FLAGS.learning_rate, codes=FLAGS.codes,
         num_videos=FLAGS.num_videos, seed=FLAGS.seed, hidden_dim=FLAGS.hidden_dim,
         heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
-        gradient_checkpointing=FLAGS.gradient_checkpointing or None)
+        gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
+        jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
     logging.info("prior metrics: %s", metrics["prior"])
     print(metrics["prior"])
 
@@ -104,6 +122,7 @@ def define_flags():
     flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")
     flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
+    common.define_scale_flags(flags)
 
 
 if __name__ == "__main__":

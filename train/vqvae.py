@@ -17,8 +17,14 @@ FLAGS = flags.FLAGS
 
 
 def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, learning_rate,
-                num_videos=512, seed=0, jit_compile=False, eval_clips=16, verbose="auto"):
-    """Trains and evaluates; returns the model and the metrics dict."""
+                num_videos=512, seed=0, jit_compile=False, eval_clips=16, verbose="auto",
+                strategy=None, steps_per_execution=1):
+    """Trains and evaluates; returns the model and the metrics dict.
+
+    `batch_size` is global: under `strategy` each of its replicas takes
+    `batch_size / replicas` clips, and the loss is the mean over the global batch.
+    """
+    import tensorflow as tf
     import keras
     import numpy as np
 
@@ -31,15 +37,25 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
     keras.utils.set_random_seed(seed)
     os.makedirs(workdir, exist_ok=True)
     model_path = os.path.join(workdir, "vqvae.keras")
-    model = VQVAE(**config, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"--batch_size {batch_size} does not divide over {replicas} replicas.")
+    with strategy.scope():
+        # Replicas keep BatchNorm statistics in sync, as one device would.
+        model = VQVAE(**config, seed=seed, synchronized_bn=replicas > 1)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
+                      steps_per_execution=steps_per_execution)
+    common.check_workdir(workdir, model.get_config())
     t, h, w, _ = model.video_shape
     ds = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed)
     start = time.time()
     model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-              callbacks=common.fit_callbacks(workdir, "vqvae.keras"))
+              callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))
     train_seconds = time.time() - start
-    model.save(model_path)
+    from keras_videogpt.distribute import worker_dir
+
+    model.save(worker_dir(model_path, strategy))
 
     eval_ds = common.video_source(data, batch_size, t, h, num_videos=max(eval_clips, 64),
                                   seed=seed + 1)
@@ -65,9 +81,11 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
 
 def main(argv):
     del argv
+    strategy = common.setup(FLAGS.strategy, FLAGS.tpu, FLAGS.mixed_precision)
     _, metrics = train_vqvae(FLAGS.preset, FLAGS.data, FLAGS.workdir, FLAGS.batch_size,
                              FLAGS.epochs, FLAGS.steps_per_epoch, FLAGS.learning_rate,
-                             FLAGS.num_videos, FLAGS.seed, FLAGS.jit_compile, FLAGS.eval_clips)
+                             FLAGS.num_videos, FLAGS.seed, FLAGS.jit_compile, FLAGS.eval_clips,
+                             strategy=strategy, steps_per_execution=FLAGS.steps_per_execution)
     logging.info("VQ-VAE metrics: %s", metrics["vqvae"])
     print(metrics["vqvae"])
 
@@ -85,7 +103,7 @@ def define_flags():
     flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate (the reference's).")
     flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    common.define_scale_flags(flags)
     flags.DEFINE_integer("eval_clips", 16, "Clips for NMSE and the GIF.")
 
 

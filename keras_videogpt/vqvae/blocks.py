@@ -6,12 +6,13 @@ import keras
 from keras import ops
 
 from keras_videogpt.layers.attention import MultiHeadAttention
+from keras_videogpt.layers.batch_norm import BatchNorm
 from keras_videogpt.layers.conv import SamePadConv3D, SamePadConv3DTranspose
 
 
 def batch_norm(synchronized, name):
     """BatchNorm with PyTorch's defaults (momentum 0.1 there, eps 1e-5)."""
-    return keras.layers.BatchNormalization(
+    return BatchNorm(
         momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
 
 

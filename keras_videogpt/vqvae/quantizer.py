@@ -1,7 +1,8 @@
 """The VQ-VAE's vector quantizer with an EMA codebook."""
 
-import numpy as np
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_videogpt import distribute
@@ -81,7 +82,8 @@ class VectorQuantizer(keras.layers.Layer):
                 flat = flat + keras.random.normal(ops.shape(flat), stddev=std,
                                                   seed=self.seed_generator)
         else:
-            flat = ops.tile(flat, ops.stack([repeats, 1]))
+            # A batch of unknown size (no drop_remainder): keras.ops.tile needs static repeats.
+            flat = tf.tile(flat, tf.stack([repeats, 1]))
             noise = keras.random.normal(ops.shape(flat), stddev=std,
                                         seed=self.seed_generator)
             flat = flat + noise * ops.cast(repeats > 1, flat.dtype)

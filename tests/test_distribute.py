@@ -1,0 +1,151 @@
+"""Training at scale: strategy choice, replica-identical training on 2 logical CPUs, XLA,
+steps_per_execution, mixed precision, the NaN stop and the workdir guard."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY_VQVAE
+from keras_videogpt import VQVAE, VideoGPT, distribute
+from keras_videogpt.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
+from train import common
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+
+
+def two_workers(port=12345):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}"]},
+                       "task": {"type": "worker", "index": 0}})
+
+
+def test_strategy_choice(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.strategy_name("auto") == "default"  # no GPU here
+    assert distribute.strategy_name("auto", tpu="local") == "tpu"
+    assert distribute.strategy_name("mirrored") == "mirrored"
+    monkeypatch.setenv("TF_CONFIG", two_workers())
+    assert distribute.strategy_name("auto") == "multi_worker"
+    assert distribute.strategy_name("default") == "default"  # --strategy forces
+    with pytest.raises(ValueError, match="Unknown strategy 'horovod'"):
+        distribute.strategy_name("horovod")
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        distribute.choose_strategy("multi_worker")
+    assert distribute.choose_strategy("auto").num_replicas_in_sync == 1
+    assert distribute.is_chief()
+
+
+@pytest.mark.parametrize("kind", ["vqvae", "prior"])
+def test_mirrored_replicas_stay_identical_and_match_one_device(kind):
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "replica_check.py"), kind],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and report["copies"] == 2
+    # Every variable (weights, BatchNorm statistics, EMA codebook state) is bit-identical
+    # on both replicas ...
+    assert report["replica_spread"] == 0.0
+    # ... and equal to one device on the same global batches, to float rounding.
+    assert report["largest_update"] > 1e-3
+    assert report["single_vs_mirrored"] < 1e-5 + 1e-5 * report["largest_update"]
+    assert report["loss_mirrored"] == pytest.approx(report["loss_single"], rel=1e-5)
+
+
+def tiny_pair():
+    vqvae = VQVAE(**TINY_VQVAE)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    return vqvae, prior
+
+
+def fit_both(jit_compile=False, steps_per_execution=1, epochs=2):
+    rng = np.random.default_rng(0)
+    video = rng.uniform(-0.5, 0.5, (8, 4, 16, 16, 3)).astype("float32")
+    codes = rng.integers(0, 16, (8, 2, 8, 8)).astype("int32")
+    keras.utils.set_random_seed(0)
+    vqvae, prior = tiny_pair()
+    vqvae.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    prior.compile(optimizer=prior.default_optimizer(10, 1e-3), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    hv = vqvae.fit(video, batch_size=4, epochs=epochs, verbose=0, shuffle=False).history
+    hp = prior.fit(codes, batch_size=4, epochs=epochs, verbose=0, shuffle=False).history
+    return vqvae, prior, hv["loss"], hp["loss"]
+
+
+@pytest.mark.slow
+def test_train_steps_compile_with_xla_on_cpu():
+    _, _, vq_eager, prior_eager = fit_both(jit_compile=False)
+    vqvae, prior, vq_xla, prior_xla = fit_both(jit_compile=True)
+    assert vqvae.jit_compile and prior.jit_compile
+    assert all(math.isfinite(v) for v in vq_xla + prior_xla)
+    # Same data, same initial weights. The prior differs only in rounding; the VQ-VAE's
+    # data-dependent codebook init draws random rows, and TF's stateless RNG picks another
+    # algorithm under XLA, so its losses agree to ~1%.
+    np.testing.assert_allclose(vq_xla, vq_eager, rtol=2e-2)
+    np.testing.assert_allclose(prior_xla, prior_eager, rtol=1e-3)
+
+
+def test_steps_per_execution():
+    vqvae, prior, vq_losses, prior_losses = fit_both(steps_per_execution=2)
+    assert int(vqvae.optimizer.iterations.numpy()) == 4  # 2 epochs x 2 batches
+    assert int(prior.optimizer.iterations.numpy()) == 4
+    _, _, vq_one, prior_one = fit_both(steps_per_execution=1)
+    np.testing.assert_allclose(vq_losses, vq_one, rtol=1e-5)
+    np.testing.assert_allclose(prior_losses, prior_one, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_losses_are_finite_and_close_to_float32(policy):
+    _, _, vq32, prior32 = fit_both()
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+        vqvae, prior, vq_mixed, prior_mixed = fit_both()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert vqvae.compute_dtype == policy.split("_")[1]
+    # Codebook state and distances stay float32; logits and losses too.
+    assert vqvae.quantizer.embeddings.dtype == "float32"
+    assert all(math.isfinite(v) for v in vq_mixed + prior_mixed)
+    np.testing.assert_allclose(vq_mixed, vq32, rtol=0.1)
+    np.testing.assert_allclose(prior_mixed, prior32, rtol=0.01)
+    if policy == "mixed_float16":
+        assert isinstance(vqvae.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path):
+    video = np.random.default_rng(0).uniform(-0.5, 0.5, (8, 4, 16, 16, 3)).astype("float32")
+    video[6] = np.nan  # the second epoch's second batch
+    vqvae = VQVAE(**TINY_VQVAE)
+    vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    callbacks = common.fit_callbacks(str(tmp_path), "vqvae.keras")
+    assert isinstance(callbacks[0], StopOnNonFiniteLoss)
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(video).batch(2)
+    first = ds.take(2)  # finite: one good epoch is checkpointed
+    vqvae.fit(first, epochs=1, verbose=0, callbacks=callbacks)
+    good = keras.models.load_model(tmp_path / "vqvae.keras", compile=False)
+    # The run goes on (resuming after epoch 1 from its backup) and meets the NaN batch.
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 4.*"
+                                                 r"lower the learning rate"):
+        vqvae.fit(ds, epochs=2, verbose=0, callbacks=common.fit_callbacks(str(tmp_path),
+                                                                          "vqvae.keras"))
+    kept = keras.models.load_model(tmp_path / "vqvae.keras", compile=False)
+    for a, b in zip(good.get_weights(), kept.get_weights()):
+        assert np.isfinite(b).all()
+        np.testing.assert_array_equal(a, b)
+
+
+def test_workdir_of_another_model_is_refused(tmp_path):
+    config = VideoGPT.from_vqvae(VQVAE(**TINY_VQVAE), hidden_dim=24, heads=2,
+                                 layers=1).get_config()
+    common.check_workdir(str(tmp_path), config)
+    common.check_workdir(str(tmp_path), config)  # the same model resumes
+    with pytest.raises(ValueError, match=r"holds a run of another model.*\['layers'\]"):
+        common.check_workdir(str(tmp_path), dict(config, layers=2))
