@@ -125,6 +125,20 @@ def broadcast_from_first_replica(value):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value * first)
 
 
+def step_logs(logs):
+    """A train/test step's scalar logs, shaped so that Keras can reduce them on any strategy.
+
+    Keras 3 reduces per-replica logs under MultiWorkerMirroredStrategy with
+    `strategy.reduce(MEAN, value, axis=0)`, which fails on scalars ("Invalid
+    reduction dimension 0 for input with 0 dimensions"). There each value is
+    given as `[1]`, which that reduction turns back into the scalar mean.
+    """
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return logs
+    return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+
+
 def scale_loss(loss):
     """Divide a per-replica mean loss so that summed gradients are a global mean."""
     n = num_replicas()

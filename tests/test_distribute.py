@@ -149,3 +149,57 @@ def test_workdir_of_another_model_is_refused(tmp_path):
     common.check_workdir(str(tmp_path), config)  # the same model resumes
     with pytest.raises(ValueError, match=r"holds a run of another model.*\['layers'\]"):
         common.check_workdir(str(tmp_path), dict(config, layers=2))
+
+
+def free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workdir = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        scratch = tmp_path / f"tmp{index}"
+        scratch.mkdir()
+        env = dict(ENV, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        log = open(tmp_path / f"worker{index}.log", "w")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "train.vqvae", "--preset=tiny", f"--workdir={workdir}",
+             "--epochs=2", "--steps_per_epoch=2", "--batch_size=4", "--num_videos=16",
+             "--eval_clips=2", "--learning_rate=1e-3"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        codes = [p.wait(timeout=900) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n\n".join(log[-3000:] for log in logs)
+    # The chief (worker 0) wrote the run; worker 1 wrote only to its temporary folder.
+    chief = workdir / "vqvae.keras"
+    other = (tmp_path / "tmp1" / "keras_videogpt_workers" / "worker_1" / "run"
+             / "vqvae.keras")
+    assert chief.exists() and (workdir / "backup").exists() and other.exists()
+    assert not (tmp_path / "tmp0" / "keras_videogpt_workers").exists()
+    a = keras.models.load_model(chief, compile=False)
+    b = keras.models.load_model(other, compile=False)
+    fresh = VQVAE.from_preset("tiny", seed=0)
+    fresh(np.zeros((1,) + fresh.video_shape, "float32"))
+    moved = False
+    for wa, wb, w0 in zip(a.get_weights(), b.get_weights(), fresh.get_weights()):
+        assert np.isfinite(wa).all()
+        np.testing.assert_array_equal(wa, wb)  # both workers hold the same model
+        moved |= wa.shape == w0.shape and not np.allclose(wa, w0)
+    assert moved  # and it trained

@@ -41,6 +41,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     import tensorflow as tf
 
     from keras_videogpt import checkpoints
+    from keras_videogpt.distribute import worker_dir
     from keras_videogpt.data import codes_dataset, encode_in_pipeline
     from keras_videogpt.data.codes import read_codes_metadata
     from train import common
@@ -50,6 +51,8 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         raise ValueError(f"--batch_size {batch_size} does not divide over "
                          f"{strategy.num_replicas_in_sync} replicas.")
     vqvae = checkpoints.load_vqvae(vqvae_path)
+    # Under multi-worker training only the chief writes to --workdir.
+    workdir = worker_dir(workdir, strategy)
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         prior = build_prior(preset, vqvae, **overrides)
@@ -74,9 +77,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     start = time.time()
     history = prior.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
                         callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
-    from keras_videogpt.distribute import worker_dir
-
-    prior.save(worker_dir(os.path.join(workdir, "prior.keras"), strategy))
+    prior.save(os.path.join(workdir, "prior.keras"))
     eval_batches = ds.take(4)
     result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
     metrics = {"prior": {

@@ -29,15 +29,18 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
     import numpy as np
 
     from keras_videogpt import VQVAE, presets
+    from keras_videogpt.distribute import worker_dir
     from keras_videogpt.metrics import nmse
     from keras_videogpt.visualize import save_gif, video_grid
     from train import common
 
     config = presets.vqvae_config(preset)  # refuses unknown presets before any work
     keras.utils.set_random_seed(seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    # Under multi-worker training only the chief writes to --workdir.
+    workdir = worker_dir(workdir, strategy)
     os.makedirs(workdir, exist_ok=True)
     model_path = os.path.join(workdir, "vqvae.keras")
-    strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ValueError(f"--batch_size {batch_size} does not divide over {replicas} replicas.")
@@ -53,9 +56,7 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
     model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
               callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))
     train_seconds = time.time() - start
-    from keras_videogpt.distribute import worker_dir
-
-    model.save(worker_dir(model_path, strategy))
+    model.save(model_path)
 
     eval_ds = common.video_source(data, batch_size, t, h, num_videos=max(eval_clips, 64),
                                   seed=seed + 1)

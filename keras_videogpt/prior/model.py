@@ -286,7 +286,7 @@ class VideoGPT(keras.Model):
     def _update(self, loss):
         self.trackers["loss"].update_state(loss)
         self.trackers["bits_per_dim"].update_state(loss / LN2)
-        return {n: t.result() for n, t in self.trackers.items()}
+        return distribute.step_logs({n: t.result() for n, t in self.trackers.items()})
 
     def train_step(self, data):
         batch = unpack_prior_batch(data)

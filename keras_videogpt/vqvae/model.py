@@ -171,7 +171,7 @@ class VQVAE(keras.Model):
                       perplexity=out["perplexity"], codes_used=out["usage"])
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return distribute.step_logs({name: t.result() for name, t in self.trackers.items()})
 
     @property
     def metrics(self):
