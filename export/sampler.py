@@ -66,19 +66,12 @@ def _check_codes(codes, latent_shape, n_codes):
         return tf.ensure_shape(tf.identity(codes), (None,) + tuple(latent_shape))
 
 
-def _to_uint8(video):
-    import tensorflow as tf
-
-    video = tf.clip_by_value(tf.cast(video, tf.float32), -0.5, 0.5)
-    return tf.cast(tf.round((video + 0.5) * 255.0), tf.uint8)
-
-
 def build_archive(vqvae, prior):
     """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints."""
     import keras
     import tensorflow as tf
 
-    from keras_videogpt.sampling import Sampler, seed_rows
+    from keras_videogpt.sampling import Sampler, seed_rows, video_to_uint8
 
     sampler = Sampler(prior, vqvae)
     t, h, w, c = vqvae.video_shape
@@ -116,7 +109,7 @@ def build_archive(vqvae, prior):
         vector, frames = prior.condition(cond_frames, label, training=False)
         codes = sampler._sample_loop(batch_size, seeds, temperature, top_k, top_p, vector,
                                      frames)
-        return {"video": _to_uint8(vqvae.decode(codes)), "codes": codes}
+        return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
 
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
     spec = [scalar(tf.int32, "batch_size"), tf.TensorSpec(None, tf.int64, name="seed"),
@@ -146,7 +139,7 @@ def build_archive(vqvae, prior):
 
     def decode(codes):
         codes = _check_codes(codes, vqvae.latent_shape, vqvae.n_codes)
-        return {"video": _to_uint8(vqvae.decode(codes))}
+        return {"video": video_to_uint8(vqvae.decode(codes))}
 
     archive.add_endpoint("encode", encode,
                          input_signature=[tf.TensorSpec([None] * 5, tf.uint8, name="video")])

@@ -129,6 +129,12 @@ def seed_rows(seed, batch_size):
         return tf.switch_case(tf.rank(seed), [from_int, from_pair, given])
 
 
+def video_to_uint8(video):
+    """Float video in [-0.5, 0.5] (clipped) -> uint8, in TF ops (the exported graph uses it too)."""
+    video = tf.clip_by_value(tf.cast(video, tf.float32), -0.5, 0.5)
+    return tf.cast(tf.round((video + 0.5) * 255.0), tf.uint8)
+
+
 class Sampler:
     """Samples codes (and videos) from a prior, with compiled functions cached per shape.
 
@@ -151,14 +157,21 @@ class Sampler:
                              f"{prior.n_codes}.")
         self.prior, self.vqvae = prior, vqvae
         self.length = int(np.prod(prior.latent_shape))
-        self._loop = tf.function(self._sample_loop, jit_compile=jit_compile,
-                                 reduce_retracing=True)
+        compiled = lambda fn: tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
+        self._loop = compiled(self._sample_loop)
+        # With a progress callback: the same loop, run over chunks of positions.
+        self._start = compiled(self._start_state)
+        self._chunk = compiled(self._decode_range)
 
-    def _sample_loop(self, batch_size, seed, temperature, top_k, top_p, vector, frames):
-        prior = self.prior
-        caches, cross = prior.start_decoding(batch_size, vector, frames)
+    def _start_state(self, batch_size, vector, frames):
+        caches, cross = self.prior.start_decoding(batch_size, vector, frames)
         codes = tf.zeros((self.length, batch_size), tf.int32)
-        prev = tf.zeros((batch_size,), tf.int32)
+        return tf.zeros((batch_size,), tf.int32), codes, caches, cross
+
+    def _decode_range(self, start, stop, prev, codes, caches, cross, seed, temperature, top_k,
+                      top_p, vector):
+        """Positions `start` to `stop - 1`: one tf.while_loop, caches updated in place."""
+        prior = self.prior
 
         def body(i, prev, codes, caches):
             logits, caches = prior.decode_step(prev, i, caches, cross, vector)
@@ -166,10 +179,27 @@ class Sampler:
             codes = tf.tensor_scatter_nd_update(codes, [[i]], nxt[None])
             return i + 1, nxt, codes, caches
 
-        _, _, codes, _ = tf.while_loop(
-            lambda i, *_: i < self.length, body,
-            (tf.constant(0), prev, codes, caches), maximum_iterations=self.length)
-        return tf.reshape(tf.transpose(codes), (batch_size,) + prior.latent_shape)
+        _, prev, codes, caches = tf.while_loop(
+            lambda i, *_: i < stop, body, (start, prev, codes, caches),
+            maximum_iterations=self.length)
+        return prev, codes, caches
+
+    def _sample_loop(self, batch_size, seed, temperature, top_k, top_p, vector, frames):
+        prev, codes, caches, cross = self._start_state(batch_size, vector, frames)
+        _, codes, _ = self._decode_range(tf.constant(0), self.length, prev, codes, caches, cross,
+                                         seed, temperature, top_k, top_p, vector)
+        return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
+
+    def _chunked(self, batch_size, seed, temperature, top_k, top_p, vector, frames, progress,
+                 chunks):
+        prev, codes, caches, cross = self._start(batch_size, vector, frames)
+        bounds = np.linspace(0, self.length, min(chunks, self.length) + 1).round().astype(int)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            prev, codes, caches = self._chunk(tf.constant(start, tf.int32),
+                                              tf.constant(stop, tf.int32), prev, codes, caches,
+                                              cross, seed, temperature, top_k, top_p, vector)
+            progress(int(stop), self.length)
+        return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
 
     def _conditions(self, batch_size, cond_frames, label):
         if cond_frames is not None and int(np.shape(cond_frames)[0]) != batch_size:
@@ -180,27 +210,33 @@ class Sampler:
         return self.prior.condition(cond_frames, label, training=False)
 
     def sample_codes(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-                     cond_frames=None, label=None):
-        """int32 codes `[B, t, h, w]`; the same seed gives the same codes."""
+                     cond_frames=None, label=None, progress=None, chunks=32):
+        """int32 codes `[B, t, h, w]`; the same seed gives the same codes.
+
+        `progress`, a callable `(positions_done, total)`, makes the loop run in
+        `chunks` compiled pieces and reports after each; the codes are the same.
+        """
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frames = self._conditions(batch_size, cond_frames, label)
-        return self._loop(batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
-                          tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
-                          vector, frames)
+        args = (batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
+                tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector, frames)
+        if progress is None:
+            return self._loop(*args)
+        return self._chunked(*args, progress, chunks)
 
     def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-               cond_frames=None, label=None):
+               cond_frames=None, label=None, progress=None):
         """Codes and decoded video: a dict with `codes` int32 `[B, t, h, w]`, `video`
         float32 `[B, T, H, W, 3]` in [-0.5, 0.5] and `video_uint8`."""
         if self.vqvae is None:
             raise ValueError("Decoding needs the VQ-VAE: Sampler(prior, vqvae).")
-        codes = self.sample_codes(batch_size, seed, temperature, top_k, top_p, cond_frames, label)
+        codes = self.sample_codes(batch_size, seed, temperature, top_k, top_p, cond_frames, label,
+                                  progress)
         video = tf.clip_by_value(tf.cast(self.vqvae.decode(codes), tf.float32), -0.5, 0.5)
-        video_uint8 = tf.cast(tf.round((video + 0.5) * 255.0), tf.uint8)
-        return {"codes": codes, "video": video, "video_uint8": video_uint8}
+        return {"codes": codes, "video": video, "video_uint8": video_to_uint8(video)}
 
 
 def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,

@@ -119,3 +119,18 @@ def test_hash_uniform_is_uniform():
     assert 0 < u.min() and u.max() < 1
     assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
     assert abs(np.corrcoef(u[0], u[1])[0, 1]) < 0.03
+
+
+def test_progress_runs_in_chunks_with_the_same_codes():
+    prior = VideoGPT(**TINY_PRIOR, **FRAME_COND)
+    randomize_output(prior)
+    cond = conditions(FRAME_COND, 2)
+    sampler = sampling.Sampler(prior)
+    whole = sampler.sample_codes(2, seed=5, top_k=6, **cond).numpy()
+    reports = []
+    chunked = sampler.sample_codes(2, seed=5, top_k=6, **cond, chunks=5,
+                                   progress=lambda done, total: reports.append((done, total)))
+    np.testing.assert_array_equal(chunked.numpy(), whole)
+    length = sampler.length
+    assert [d for d, _ in reports] == sorted({d for d, _ in reports}) and len(reports) == 5
+    assert reports[-1] == (length, length) and all(t == length for _, t in reports)

@@ -64,6 +64,11 @@ def test_quick_demo_end_to_end(tmp_path):
     out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",
               f"--prior={tmp_path}/vqvae.keras")
     assert out.returncode != 0 and "holds a VQVAE, not a VideoGPT" in out.stderr
+    # Resuming the demo's prior run with another architecture is refused before training.
+    out = run("train.prior", f"--vqvae={tmp_path}/vqvae.keras", f"--workdir={tmp_path}/prior",
+              "--layers=3")
+    assert out.returncode != 0 and "holds a run of another model" in out.stderr
+    assert "Traceback" not in out.stderr
     out = run("train.sample", f"--vqvae={tmp_path}/vqvae.keras",
               f"--prior={tmp_path}/prior/prior.keras", "--top_p=0")
     assert out.returncode != 0 and "top_p must be in (0, 1]" in out.stderr
@@ -90,4 +95,10 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     epochs = re.findall(r"Epoch (\d)/4", out.stdout + out.stderr)
     assert epochs and epochs[0] == "3", epochs  # resumed after the two finished epochs
+    assert epochs[-1] == "4"  # and went on to the end
+    import keras
+    import numpy as np
+
+    final = keras.models.load_model(tmp_path / "vqvae.keras", compile=False)
+    assert all(np.isfinite(w).all() for w in final.get_weights())
     assert json.loads((tmp_path / "metrics.json").read_text())["vqvae"]["nmse"] > 0

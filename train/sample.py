@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 
 
 def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, top_p=1.0,
-                data="moving_mnist", label=None, jit_compile=False, name="samples"):
+                data="moving_mnist", label=None, jit_compile=False, name="samples", verbose=True):
     """Samples, writes a GIF grid (with the conditioning clips above, if any); returns stats."""
     import numpy as np
 
@@ -42,12 +42,19 @@ def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, t
         if label is None:
             raise ValueError("This prior is class-conditional: pass --label.")
         cond["label"] = np.full((batch_size,), label, "int32")
+    import keras
+
     sampler = Sampler(prior, vqvae, jit_compile=jit_compile)
+    # The first draw compiles the loop and shows a progress bar over the latent positions;
+    # the second, the same videos again, is timed for tokens/s.
+    bar = keras.utils.Progbar(sampler.length, unit_name="position", verbose=1 if verbose else 0)
     start = time.time()
-    sampler.sample_codes(batch_size, seed, temperature, top_k, top_p, **cond)  # compile
+    sampler.sample_codes(batch_size, seed, temperature, top_k, top_p, **cond,
+                         progress=lambda done, total: bar.update(done))
     first_call = time.time() - start
     start = time.time()
-    result = sampler.sample(batch_size, seed, temperature, top_k, top_p, **cond)
+    result = sampler.sample(batch_size, seed, temperature, top_k, top_p, **cond,
+                            progress=lambda done, total: None)
     seconds = time.time() - start
     video = result["video_uint8"].numpy()
     grid = video if real is None else np.concatenate([to_uint8(real), video])

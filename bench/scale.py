@@ -1,0 +1,124 @@
+"""Training throughput across replicas, XLA and precision: `python bench/scale.py` prints JSON.
+
+For the VQ-VAE and the prior, `tiny` and `bair` presets (`--presets`), each
+configuration in a fresh process (logical devices are fixed at TF start-up):
+- steps/s on 1 against 2 logical CPU devices (MirroredStrategy, same global batch);
+- the XLA on/off ratio (`jit_compile=True`);
+- bf16 on/off (`mixed_bfloat16`);
+- parameters, and memory: float32 weights + gradients + Adam state
+  (16 bytes per parameter), and activations per example, measured as the peak
+  RSS at global batch 2 minus batch 1 on one device (what a replica needs per
+  example it holds; the README's per-replica figures come from these).
+
+The CPU numbers say how the code scales, not what a TPU does: XLA's CPU conv3d
+is slow, and bf16 has no fast path on most CPUs. `--skip_bair_xla` (default)
+skips compiling the bair VQ-VAE with XLA, which takes many minutes on CPU.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import common
+
+BATCH = {"tiny": 4, "bair": 2}
+
+
+def child(model, preset, devices, xla, policy, batch, steps):
+    import tensorflow as tf
+
+    if devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    import keras
+    import numpy as np
+
+    from keras_videogpt import VQVAE, VideoGPT
+
+    keras.mixed_precision.set_global_policy(policy)
+    strategy = (tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)])
+                if devices > 1 else tf.distribute.get_strategy())
+    rng = np.random.default_rng(0)
+    with strategy.scope():
+        vqvae = VQVAE.from_preset("tiny" if preset == "tiny" else "bair_stride4x2x2",
+                                  synchronized_bn=devices > 1)
+        if model == "vqvae":
+            net = vqvae
+            x = rng.uniform(-.5, .5, (batch,) + vqvae.video_shape).astype("float32")
+            net.compile(optimizer=keras.optimizers.Adam(3e-4), jit_compile=xla)
+        else:
+            net = VideoGPT.from_preset(preset, vqvae)
+            x = {"codes": rng.integers(0, vqvae.n_codes, (batch,) + vqvae.latent_shape)
+                 .astype("int32")}
+            if net.n_cond_frames:
+                x["cond_frames"] = rng.uniform(-.5, .5, (batch, net.n_cond_frames)
+                                               + net.frame_shape + (3,)).astype("float32")
+            net.compile(optimizer=net.default_optimizer(1000), jit_compile=xla)
+    ds = tf.data.Dataset.from_tensors(x).repeat()
+    net.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)  # build, trace, compile
+    start = time.perf_counter()
+    net.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"steps_per_s": round(steps / seconds, 4), "params": net.count_params(),
+            "peak_rss_mb": common.peak_rss_mb()}
+
+
+def run(*args):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child",
+                          *map(str, args)], capture_output=True, text=True)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1][:300]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(model, preset, steps, xla=True):
+    b = BATCH[preset]
+    one = run(model, preset, 1, 0, "float32", b, steps)
+    out = {"global_batch": b, "params": one.get("params"),
+           "weights_grads_adam_mb": round(one.get("params", 0) * 16 / 2**20, 1),
+           "one_device": one, "two_devices": run(model, preset, 2, 0, "float32", b, steps),
+           "bf16": run(model, preset, 1, 0, "mixed_bfloat16", b, steps)}
+    out["xla"] = run(model, preset, 1, 1, "float32", b, steps) if xla else "skipped"
+    batch1 = run(model, preset, 1, 0, "float32", 1, 1)
+    if "peak_rss_mb" in batch1 and "peak_rss_mb" in one:
+        out["activation_mb_per_example"] = round(
+            (one["peak_rss_mb"] - batch1["peak_rss_mb"]) / (b - 1), 1)
+    rate = lambda k: out[k]["steps_per_s"] if isinstance(out[k], dict) and (
+        "steps_per_s" in out[k]) else None
+    base = rate("one_device")
+    for key, name in (("two_devices", "two_over_one_device"), ("xla", "xla_over_eager"),
+                      ("bf16", "bf16_over_float32")):
+        if base and rate(key):
+            out[name] = round(rate(key) / base, 2)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presets", default="tiny,bair")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--bair_xla", action="store_true",
+                        help="also compile the bair VQ-VAE with XLA (many minutes on CPU)")
+    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        model, preset, devices, xla, policy, batch, steps = args.child
+        print(json.dumps(child(model, preset, int(devices), bool(int(xla)), policy, int(batch),
+                               int(steps))))
+        return
+    result = {"device": "cpu, 2 cores; 2 logical devices share them"}
+    for preset in args.presets.split(","):
+        steps = args.steps if preset == "tiny" else max(1, args.steps - 1)
+        result[preset] = {
+            "vqvae": measure("vqvae", preset, steps, xla=preset == "tiny" or args.bair_xla),
+            "prior": measure("prior", preset, steps)}
+    result["peak_rss_mb_parent"] = common.peak_rss_mb()
+    common.emit(result)
+
+
+if __name__ == "__main__":
+    main()
