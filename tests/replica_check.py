@@ -1,6 +1,6 @@
 """Run in a subprocess by test_distribute.py (logical devices must be set before TF starts).
 
-    python tests/replica_check.py vqvae|prior
+    python tests/replica_check.py vqvae|prior|vqvae_restarts
 
 Trains the model for a few steps on 2 logical CPU devices under
 MirroredStrategy and on one device, from the same weights and the same global
@@ -28,7 +28,7 @@ VQ = dict(sequence_length=4, resolution=16, n_hiddens=16, n_res_layers=1, embedd
 
 def data(kind):
     rng = np.random.default_rng(0)
-    if kind == "vqvae":
+    if kind.startswith("vqvae"):
         x = rng.uniform(-0.5, 0.5, (STEPS * BATCH, 4, 16, 16, 3)).astype("float32")
     else:
         x = rng.integers(0, 4, (STEPS * BATCH, 2, 8, 8)).astype("int32")
@@ -36,7 +36,13 @@ def data(kind):
 
 
 def build(kind, replicas):
-    if kind == "vqvae":
+    if kind == "vqvae_restarts":
+        # The data-dependent init and, with 64 codes for 128 vectors per replica, dead-code
+        # restarts at every step: random draws that must be the same on both replicas.
+        model = VQVAE(**dict(VQ, n_codes=64), synchronized_bn=replicas > 1)
+        model(np.zeros((1, 4, 16, 16, 3), "float32"))
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+    elif kind == "vqvae":
         model = VQVAE(**VQ, synchronized_bn=replicas > 1)
         model(np.zeros((1, 4, 16, 16, 3), "float32"))
         q = model.quantizer
@@ -89,7 +95,14 @@ def main(kind):
         moved = max(moved, float(np.abs(v1.numpy() - v0).max(initial=0)))
         if "--debug" in sys.argv:
             print(v1.path, float(np.abs(copies[0] - v1.numpy()).max(initial=0)), float(np.abs(v1.numpy() - v0).max(initial=0)))
-    print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "replica_spread": spread,
+    q = getattr(multi, "quantizer", None)
+    codebook = {} if q is None else {
+        "initialized": float(per_replica(q.initialized)[0]),
+        "codebook_moved": float(np.abs(per_replica(q.embeddings)[0]
+                                       - start[next(i for i, v in enumerate(weights(multi))
+                                                    if v is q.embeddings)]).max())}
+    print(json.dumps({**codebook, "replicas": mirrored.num_replicas_in_sync,
+                      "replica_spread": spread,
                       "single_vs_mirrored": gap, "largest_update": moved,
                       "loss_single": h1["loss"][-1], "loss_mirrored": h2["loss"][-1],
                       "copies": len(per_replica(multi.variables[0]))}))

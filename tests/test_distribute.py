@@ -41,12 +41,22 @@ def test_strategy_choice(monkeypatch):
     assert distribute.is_chief()
 
 
-@pytest.mark.parametrize("kind", ["vqvae", "prior"])
-def test_mirrored_replicas_stay_identical_and_match_one_device(kind):
+def replica_check(kind):
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "replica_check.py"), kind],
                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_codebook_init_and_restarts_are_identical_on_both_replicas():
+    report = replica_check("vqvae_restarts")
+    assert report["initialized"] == 1.0 and report["codebook_moved"] > 0.1
+    assert report["replica_spread"] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["vqvae", "prior"])
+def test_mirrored_replicas_stay_identical_and_match_one_device(kind):
+    report = replica_check(kind)
     assert report["replicas"] == 2 and report["copies"] == 2
     # Every variable (weights, BatchNorm statistics, EMA codebook state) is bit-identical
     # on both replicas ...
