@@ -87,3 +87,13 @@ def test_too_few_clips_is_refused(pair):
     vqvae, prior = pair
     with pytest.raises(ValueError, match="num_clips >= 2"):
         evaluate(vqvae, prior, num_clips=1, i3d=stand_in_i3d(), verbose=False)
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_frame_conditioned_prior_continues_the_real_clips(pair):
+    vqvae, _ = pair
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1, n_cond_frames=1)
+    randomize_output(prior)
+    report = evaluate(vqvae, prior, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
+                      verbose=False)
+    assert report["fvd"]["mean"] > 0 and 0 < report["bits_per_dim"] < 20

@@ -103,6 +103,11 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         for index in range(batches):
             video, video_uint8, label = stream.next()
             embed(video_uint8, real)
+            cond = {}  # what the prior is conditioned on: these clips' first frames or labels
+            if prior is not None and prior.n_cond_frames:
+                cond["cond_frames"] = video[:, :prior.n_cond_frames]
+            if with_labels:
+                cond["label"] = label
             if trial == 0:
                 codes = vqvae.encode(video)
                 codes_used[np.unique(np.asarray(codes))] = True
@@ -111,19 +116,9 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                 bar.add(len(video))
                 embed(to_uint8(reconstruction), recon)
                 if prior is not None:
-                    batch = {"codes": codes}
-                    if prior.n_cond_frames:
-                        batch["cond_frames"] = video[:, :prior.n_cond_frames]
-                    if with_labels:
-                        batch["label"] = label
-                    logits = prior(batch, training=False)
+                    logits = prior(dict(cond, codes=codes), training=False)
                     nll_nats.append(float(prior.compute_prior_loss(logits, codes)))
             if prior is not None:
-                cond = {}
-                if prior.n_cond_frames:
-                    cond["cond_frames"] = video[:, :prior.n_cond_frames]
-                if with_labels:
-                    cond["label"] = label
                 # Clip i of trial k draws with the pair (i, seed + k): no clip repeats another.
                 step_seed = np.asarray([index * batch_size, seed + trial], "int64")
                 out = sampler.sample(batch_size, step_seed, temperature, top_k, top_p, **cond)
