@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 
 
 def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, top_p=1.0,
-                data="moving_mnist", label=None, jit_compile=False, name="samples", verbose=True):
+                data="moving_mnist", label=None, jit_compile=True, name="samples", verbose=True):
     """Samples, writes a GIF grid (with the conditioning clips above, if any); returns stats."""
     import numpy as np
 
@@ -94,7 +94,8 @@ def define_flags():
     flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass in (0, 1] (1: off).")
     flags.DEFINE_string("data", "moving_mnist", "Clips whose first frames condition the prior.")
     flags.DEFINE_integer("label", None, "Class for class-conditional priors.")
-    flags.DEFINE_bool("jit_compile", False, "Compile the sampling loop with XLA.")
+    flags.DEFINE_bool("jit_compile", True, "Compile the sampling loop with XLA "
+                      "(--nojit_compile: TF's graph executor).")
 
 
 if __name__ == "__main__":

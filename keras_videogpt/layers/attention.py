@@ -6,8 +6,9 @@ compiled sampler it also has a single-position `decode_*` path that reads
 keys and values from a static-shape cache.
 """
 
-import numpy as np
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_videogpt.layers.conv import torch_default_initializer
@@ -164,19 +165,41 @@ class MultiHeadAttention(keras.layers.Layer):
 
     # ---------------------------------------------------------------- decode
     def project_key_value(self, value):
-        """Keys and values of `value` as a decode cache, `[L, B, heads, d]` each."""
+        """Keys and values of `value` as a decode cache, `[B, heads, L, d]` each."""
         b = ops.shape(value)[0]
         flat = ops.reshape(value, (b, -1, value.shape[-1]))
-        k = ops.einsum("blc,cnd->lbnd", flat, self.key_kernel)
-        v = ops.einsum("blc,cnd->lbnd", flat, self.value_kernel)
+        k = ops.einsum("blc,cnd->bnld", flat, self.key_kernel)
+        v = ops.einsum("blc,cnd->bnld", flat, self.value_kernel)
         return k, v
 
     def empty_cache(self, batch_size, dtype="float32"):
-        """Zeroed self-attention cache for the whole grid: `(k, v)`."""
+        """Zeroed self-attention cache for the whole grid: `(k, v)`, `[B, heads, L, d]` each.
+
+        Positions run along the third axis, so that one decode step reads the
+        cache with a batched matrix-vector product (no transposed copy) and
+        writes its row in place with `tensor_scatter_nd_update`.
+        """
         length = int(np.prod(self.grid_shape))
-        shape_k = (length, batch_size, self.num_heads, self.key_dim)
-        shape_v = (length, batch_size, self.num_heads, self.value_dim)
+        shape_k = (batch_size, self.num_heads, length, self.key_dim)
+        shape_v = (batch_size, self.num_heads, length, self.value_dim)
         return ops.zeros(shape_k, dtype), ops.zeros(shape_v, dtype)
+
+    @staticmethod
+    def _write_row(cache, index, row):
+        """`cache[:, :, index] = row` for `[B, heads, L, d]` caches, `row` `[B, heads, d]`."""
+        shape = tf.shape(row)
+        b, n = tf.meshgrid(tf.range(shape[0]), tf.range(shape[1]), indexing="ij")
+        where = tf.stack([b, n, tf.fill(shape[:2], tf.cast(index, tf.int32))], -1)
+        return tf.tensor_scatter_nd_update(cache, where, row)
+
+    def _attend_cache(self, q, cache_k, cache_v, masks):
+        """Attention of one query per head `[B, heads, d]` over `[B, heads, L, d]` caches."""
+        scores = tf.linalg.matvec(cache_k, q)  # [B, heads, L]
+        out = 0
+        for mask in masks:
+            probs = self._softmax(scores, mask, training=False)
+            out = out + tf.linalg.matvec(cache_v, probs, transpose_a=True)
+        return out
 
     def _decode_mask(self, index):
         """Which cached positions the query at raster `index` may see, per axis."""
@@ -201,7 +224,7 @@ class MultiHeadAttention(keras.layers.Layer):
 
         Args:
             query: `[B, C]`, the normalised input at this position.
-            cache_k, cache_v: `[L, B, heads, d]` caches; row `index` is written.
+            cache_k, cache_v: `[B, heads, L, d]` caches; position `index` is written.
             index: int32 scalar tensor.
 
         Returns:
@@ -210,23 +233,16 @@ class MultiHeadAttention(keras.layers.Layer):
         q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
         k = ops.einsum("bc,cnd->bnd", query, self.key_kernel)
         v = ops.einsum("bc,cnd->bnd", query, self.value_kernel)
-        where = ops.reshape(ops.cast(index, "int32"), (1, 1))
-        cache_k = ops.scatter_update(cache_k, where, k[None])
-        cache_v = ops.scatter_update(cache_v, where, v[None])
-        scores = ops.einsum("bnd,lbnd->bnl", q, cache_k)
-        out = 0
-        for mask in self._decode_mask(index):
-            probs = self._softmax(scores, mask, training=False)
-            out = out + ops.einsum("bnl,lbnd->bnd", probs, cache_v)
+        cache_k = self._write_row(cache_k, index, k)
+        cache_v = self._write_row(cache_v, index, v)
+        out = self._attend_cache(q, cache_k, cache_v, self._decode_mask(index))
         y = ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
         return y, cache_k, cache_v
 
     def decode_cross(self, query, cache_k, cache_v):
-        """One cross-attention step against precomputed `[M, B, heads, d]` keys/values."""
+        """One cross-attention step against precomputed `[B, heads, M, d]` keys/values."""
         q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
-        scores = ops.einsum("bnd,lbnd->bnl", q, cache_k)
-        probs = self._softmax(scores, None, training=False)
-        out = ops.einsum("bnl,lbnd->bnd", probs, cache_v)
+        out = self._attend_cache(q, cache_k, cache_v, [None])
         return ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
 
     def get_config(self):
