@@ -2,12 +2,13 @@
 
 - train-step ms: `tiny` prior (batch 4) and `bair` prior (batch 1, with its
   1-frame ResNet-34 conditioning);
-- sampling tokens/s for one video: the compiled KV-cached sampler (one
-  tf.while_loop) against the naive loop that reruns the full forward pass
-  per token, and their ratio, on the tiny latent (4x16x16) and the bair
-  latent (4x32x32); the compiled sampler also at batch 8 on bair. The naive
-  rate is measured over its first `--naive_tokens` tokens: its cost per token
-  is the same full forward pass at every position;
+- sampling tokens/s for one video: the KV-cached sampler (one tf.while_loop,
+  with XLA, the default, and with TF's graph executor) against the naive loop
+  that reruns the full forward pass per token, and their ratio, on the tiny
+  latent (4x16x16) and the bair latent (4x32x32); the XLA sampler also at
+  batch 8 on bair. The cached rates time one whole video after compiling;
+  the naive rate is measured over its first `--naive_tokens` tokens, as its
+  cost per token is the same full forward pass at every position;
 - peak RSS.
 """
 
@@ -50,30 +51,44 @@ def train_step_ms(prior, batch, repeats):
     return common.time_ms(lambda: step(data), repeats)
 
 
-def sampling_rates(prior, naive_tokens, batches=(1,)):
+def cached_rate(sampler, batch, cond):
+    """Compile time (tracing + XLA, over a 2-position chunk), then one whole video, timed."""
+    from keras_videogpt import sampling
+
+    vector, frames = sampler._conditions(batch, cond.get("cond_frames"), None)
+    seeds = sampling.seed_rows(0, batch)
+    controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
+    start = time.perf_counter()
+    prev, codes, caches, cross = sampler._start(batch, vector, frames)
+    sampler._chunk(tf.constant(0), tf.constant(2), prev, codes, caches, cross, seeds, *controls,
+                   vector)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    # chunks=1: the whole loop in one call of the function compiled above.
+    sampler.sample_codes(batch, seed=1, **cond, progress=lambda *_: None, chunks=1)
+    seconds = time.perf_counter() - start
+    return {"tokens_per_s": round(batch * sampler.length / seconds, 1),
+            "seconds_per_batch": round(seconds, 2), "compile_s": round(compile_s, 2)}
+
+
+def sampling_rates(prior, naive_tokens, batches=(1,), graph_batches=(1,)):
     from keras_videogpt import Sampler, sampling
 
-    length = int(np.prod(prior.latent_shape))
     out = {}
-    sampler = Sampler(prior)
-    for batch in batches:
-        cond = conditions(prior, batch)
-        start = time.perf_counter()
-        sampler.sample_codes(batch, seed=0, **cond)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        sampler.sample_codes(batch, seed=1, **cond)
-        seconds = time.perf_counter() - start
-        out[f"cached_batch{batch}"] = {"tokens_per_s": round(batch * length / seconds, 1),
-                                       "seconds_per_batch": round(seconds, 2),
-                                       "first_call_s": round(first, 2)}
+    for jit, batch_list in ((True, batches), (False, graph_batches)):
+        sampler = Sampler(prior, jit_compile=jit)
+        for batch in batch_list:
+            key = f"cached_{'xla' if jit else 'graph'}_batch{batch}"
+            out[key] = cached_rate(sampler, batch, conditions(prior, batch))
     cond = conditions(prior, 1)
     sampling.naive_sample_codes(prior, 1, seed=0, steps=2, **cond)  # compile
     start = time.perf_counter()
     sampling.naive_sample_codes(prior, 1, seed=0, steps=naive_tokens, **cond)
     naive = naive_tokens / (time.perf_counter() - start)
     out["naive_batch1"] = {"tokens_per_s": round(naive, 3), "tokens_timed": naive_tokens}
-    out["cached_over_naive_batch1"] = round(out["cached_batch1"]["tokens_per_s"] / naive, 1)
+    out["cached_xla_over_naive_batch1"] = round(out["cached_xla_batch1"]["tokens_per_s"] / naive, 1)
+    out["cached_graph_over_naive_batch1"] = round(
+        out["cached_graph_batch1"]["tokens_per_s"] / naive, 1)
     return out
 
 
