@@ -11,8 +11,8 @@ configuration in a fresh process (logical devices are fixed at TF start-up):
   example it holds; the README's per-replica figures come from these).
 
 The CPU numbers say how the code scales, not what a TPU does: XLA's CPU conv3d
-is slow, and bf16 has no fast path on most CPUs. `--skip_bair_xla` (default)
-skips compiling the bair VQ-VAE with XLA, which takes many minutes on CPU.
+is slow, and bf16 has no fast path on most CPUs. XLA is measured on the bair
+presets only with `--bair_xla` (compiling them takes many minutes on CPU).
 """
 
 import argparse
@@ -102,7 +102,7 @@ def main():
     parser.add_argument("--presets", default="tiny,bair")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--bair_xla", action="store_true",
-                        help="also compile the bair VQ-VAE with XLA (many minutes on CPU)")
+                        help="also compile the bair models with XLA (many minutes on CPU)")
     parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -115,7 +115,7 @@ def main():
         steps = args.steps if preset == "tiny" else max(1, args.steps - 1)
         result[preset] = {
             "vqvae": measure("vqvae", preset, steps, xla=preset == "tiny" or args.bair_xla),
-            "prior": measure("prior", preset, steps)}
+            "prior": measure("prior", preset, steps, xla=preset == "tiny" or args.bair_xla)}
     result["peak_rss_mb_parent"] = common.peak_rss_mb()
     common.emit(result)
 

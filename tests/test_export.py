@@ -262,3 +262,25 @@ def test_export_command_line(plain, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith(os.path.join("m", "2"))
     assert os.path.exists(tmp_path / "m" / "2" / "assets.extra" / METADATA)
+
+
+def test_client_command_line_writes_videos(plain, tmp_path):
+    import model_server
+
+    vqvae, prior, path = plain
+    server, url = model_server.start_rest(tf.saved_model.load(path), "videogpt")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "export.client", f"--url={url}", "--model=videogpt",
+             "--batch_size=2", "--seed=4", f"--out={tmp_path}/served", "--format=gif"],
+            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["video_shape"] == [2, 4, 16, 16, 3] and len(report["videos"]) == 2
+    assert all(os.path.getsize(p) > 0 for p in report["videos"])
+    # --seed=4 is the int seed 4, i.e. rows (0, 4) and (1, 4), as in Python.
+    expected = sampling.sample(prior, vqvae, 2, seed=4)["codes"].numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "served" / "codes.npy"), expected)

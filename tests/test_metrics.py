@@ -89,6 +89,14 @@ def test_fvd_streams_in_batches_like_one_shot(rng):
         fvd(embed, a, b, batch_size=100), rel=1e-9)
 
 
+def test_default_i3d_batch_fits_the_memory_budget():
+    from keras_videogpt.metrics.fvd import default_batch_size
+
+    # 4 MiB per frame: 2 GiB holds 32 clips of 16 frames, 6 of 79, and always at least 1.
+    assert default_batch_size(16) == 32 and default_batch_size(79) == 6
+    assert default_batch_size(10_000) == 1 and default_batch_size(16, budget_mb=256) == 4
+
+
 def test_nmse_closed_form(rng):
     x = rng.normal(size=(100,))
     assert nmse(x, x) == 0
