@@ -75,19 +75,21 @@ def run(*args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(model, preset, steps, xla=True):
+def measure(model, preset, steps, xla=True, memory_only=False):
     b = BATCH[preset]
     one = run(model, preset, 1, 0, "float32", b, steps)
     out = {"global_batch": b, "params": one.get("params"),
            "weights_grads_adam_mb": round(one.get("params", 0) * 16 / 2**20, 1),
-           "one_device": one, "two_devices": run(model, preset, 2, 0, "float32", b, steps),
-           "bf16": run(model, preset, 1, 0, "mixed_bfloat16", b, steps)}
-    out["xla"] = run(model, preset, 1, 1, "float32", b, steps) if xla else "skipped"
+           "one_device": one}
+    if not memory_only:
+        out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps)
+        out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps)
+        out["xla"] = run(model, preset, 1, 1, "float32", b, steps) if xla else "skipped"
     batch1 = run(model, preset, 1, 0, "float32", 1, 1)
     if "peak_rss_mb" in batch1 and "peak_rss_mb" in one:
         out["activation_mb_per_example"] = round(
             (one["peak_rss_mb"] - batch1["peak_rss_mb"]) / (b - 1), 1)
-    rate = lambda k: out[k]["steps_per_s"] if isinstance(out[k], dict) and (
+    rate = lambda k: out[k]["steps_per_s"] if isinstance(out.get(k), dict) and (
         "steps_per_s" in out[k]) else None
     base = rate("one_device")
     for key, name in (("two_devices", "two_over_one_device"), ("xla", "xla_over_eager"),
@@ -103,6 +105,8 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--bair_xla", action="store_true",
                         help="also compile the bair models with XLA (many minutes on CPU)")
+    parser.add_argument("--memory_only", action="store_true",
+                        help="one device only: parameters, steps/s and activation memory")
     parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -113,9 +117,9 @@ def main():
     result = {"device": "cpu, 2 cores; 2 logical devices share them"}
     for preset in args.presets.split(","):
         steps = args.steps if preset == "tiny" else max(1, args.steps - 1)
-        result[preset] = {
-            "vqvae": measure("vqvae", preset, steps, xla=preset == "tiny" or args.bair_xla),
-            "prior": measure("prior", preset, steps, xla=preset == "tiny" or args.bair_xla)}
+        xla = preset == "tiny" or args.bair_xla
+        result[preset] = {"vqvae": measure("vqvae", preset, steps, xla, args.memory_only),
+                          "prior": measure("prior", preset, steps, xla, args.memory_only)}
     result["peak_rss_mb_parent"] = common.peak_rss_mb()
     common.emit(result)
 
