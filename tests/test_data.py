@@ -136,6 +136,18 @@ def test_reader_shards_per_input_pipeline(converted):
     assert len(list(ds)) == 2  # one shard of two clips
 
 
+def test_reader_feeds_a_strategy_with_input_options(converted):
+    _, dst, _ = converted
+    strategy = tf.distribute.get_strategy()
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=False,
+                                         experimental_per_replica_buffer_size=2)
+    ds = strategy.distribute_datasets_from_function(
+        lambda ctx: clip_dataset(dst, ctx.get_per_replica_batch_size(2), input_context=ctx,
+                                 seed=0), options)
+    batch = next(iter(ds))
+    assert tuple(batch.shape) == (2, 8, 32, 32, 3) and batch.dtype == tf.float32
+
+
 def test_reader_errors():
     with pytest.raises(FileNotFoundError, match="No TFRecord shards"):
         clip_dataset("/nonexistent/*.tfrecord", 2)
