@@ -148,6 +148,16 @@ def test_reader_feeds_a_strategy_with_input_options(converted):
     assert tuple(batch.shape) == (2, 8, 32, 32, 3) and batch.dtype == tf.float32
 
 
+def test_missing_metadata_says_what_writes_it(tmp_path):
+    from keras_videogpt.data.codes import read_codes_metadata
+    from keras_videogpt.data.tfrecords import read_metadata
+
+    with pytest.raises(FileNotFoundError, match="python -m train.encode_codes"):
+        read_codes_metadata(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="convert_video_folder"):
+        read_metadata(str(tmp_path))
+
+
 def test_reader_errors():
     with pytest.raises(FileNotFoundError, match="No TFRecord shards"):
         clip_dataset("/nonexistent/*.tfrecord", 2)

@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from keras_videogpt.data.tfrecords import ShardWriter, _shard_files
+from keras_videogpt.data.tfrecords import ShardWriter, _shard_files, read_json
 
 CODES_METADATA = "codes.json"
 
@@ -72,12 +72,8 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
 
 
 def read_codes_metadata(directory):
-    path = os.path.join(directory, CODES_METADATA)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"No {CODES_METADATA} in '{directory}': write it with "
-                                "`python -m train.encode_codes`.")
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+    """The metadata `write_codes` put beside the code shards."""
+    return read_json(directory, CODES_METADATA, "write it with `python -m train.encode_codes`.")
 
 
 def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,

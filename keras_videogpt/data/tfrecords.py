@@ -48,14 +48,19 @@ class ShardWriter:
         return self.paths
 
 
-def read_metadata(directory):
-    """The `metadata.json` a converter wrote beside its shards."""
-    path = os.path.join(directory, METADATA)
+def read_json(directory, name, hint):
+    """`directory/name` (local or gs://) as JSON; a missing file names `hint`."""
+    path = os.path.join(directory, name)
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"No {METADATA} in '{directory}': is it a folder of clips "
-                                "written by `convert_video_folder`?")
+        raise FileNotFoundError(f"No {name} in '{directory}': {hint}")
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def read_metadata(directory):
+    """The `metadata.json` a converter wrote beside its shards."""
+    return read_json(directory, METADATA,
+                     "is it a folder of clips written by `convert_video_folder`?")
 
 
 def _shard_files(pattern):
