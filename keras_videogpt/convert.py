@@ -212,7 +212,9 @@ def vqvae_from_reference(state_dict, **config):
             `resolution`, plus any other `VQVAE` argument. Sizes that the
             weights determine are inferred when left out; `downsample`,
             `sequence_length` and `resolution` are not stored in the weights
-            (defaults: 4x4x4, 16 frames, 64x64).
+            (defaults: 4x4x4, 16 frames, 64x64). `reference_rounding=True`
+            makes the quantizer round distances as the reference's kernels
+            do (see `VectorQuantizer`).
 
     Returns:
         A built `VQVAE` whose codebook counts as initialised.

@@ -56,6 +56,8 @@ class VQVAE(keras.Model):
         ema_decay: codebook EMA decay.
         synchronized_bn: synchronise BatchNorm statistics across replicas.
         seed: seed of the codebook's random draws.
+        reference_rounding: pick codes with the reference's float32 rounding
+            of the distances (see `VectorQuantizer`).
 
     Example:
     >>> vqvae = VQVAE.from_preset("tiny")
@@ -68,7 +70,7 @@ class VQVAE(keras.Model):
     def __init__(self, sequence_length=16, resolution=64, n_hiddens=240, n_res_layers=4,
                  embedding_dim=256, n_codes=2048, downsample=(4, 4, 4), channels=3,
                  commitment_cost=0.25, data_variance=0.06, ema_decay=0.99,
-                 synchronized_bn=False, seed=None, **kwargs):
+                 synchronized_bn=False, seed=None, reference_rounding=False, **kwargs):
         super().__init__(**kwargs)
         self.sequence_length = int(sequence_length)
         self.resolution = _pair(resolution)
@@ -85,13 +87,16 @@ class VQVAE(keras.Model):
         self.ema_decay = float(ema_decay)
         self.synchronized_bn = bool(synchronized_bn)
         self.seed = seed
+        self.reference_rounding = bool(reference_rounding)
         validation.check_divisible(self.sequence_length, self.resolution, self.downsample)
 
         self.encoder = Encoder(self.n_hiddens, self.n_res_layers, self.downsample,
                                self.synchronized_bn, name="encoder")
         self.pre_vq_conv = SamePadConv3D(self.embedding_dim, 1, name="pre_vq_conv")
         self.quantizer = VectorQuantizer(self.n_codes, self.embedding_dim,
-                                         decay=self.ema_decay, seed=seed, name="quantizer")
+                                         decay=self.ema_decay, seed=seed,
+                                         reference_rounding=self.reference_rounding,
+                                         name="quantizer")
         self.post_vq_conv = SamePadConv3D(self.n_hiddens, 1, name="post_vq_conv")
         self.decoder = Decoder(self.n_hiddens, self.n_res_layers, self.downsample,
                                self.channels, self.synchronized_bn, name="decoder")
@@ -210,5 +215,6 @@ class VQVAE(keras.Model):
             embedding_dim=self.embedding_dim, n_codes=self.n_codes,
             downsample=self.downsample, channels=self.channels,
             commitment_cost=self.commitment_cost, data_variance=self.data_variance,
-            ema_decay=self.ema_decay, synchronized_bn=self.synchronized_bn, seed=self.seed)
+            ema_decay=self.ema_decay, synchronized_bn=self.synchronized_bn, seed=self.seed,
+            reference_rounding=self.reference_rounding)
         return config

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_videogpt import distribute
+from keras_videogpt.vqvae import reference_rounding
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
@@ -37,6 +38,14 @@ class VectorQuantizer(keras.layers.Layer):
         decay: EMA decay.
         epsilon: Laplace smoothing constant.
         seed: seed of the random draws.
+        reference_rounding: pick codes as the reference's PyTorch float32
+            kernels round the distances, so that near-ties (about one
+            position in a thousand) go the reference's way rather than to
+            the exact nearest code. Given the same `z` bit for bit, codes
+            then equal the reference's; see `reference_rounding.py` for what
+            it reproduces and its cost. Off by default: a `z` computed by
+            other kernels differs in its last bits, which decides such
+            ties anew.
 
     Call returns a dict: `quantized` (straight-through, same shape as the
     input), `codes` (int32 `[B, t, h, w]`), `commitment_loss`
@@ -45,13 +54,14 @@ class VectorQuantizer(keras.layers.Layer):
     """
 
     def __init__(self, n_codes, embedding_dim, decay=0.99, epsilon=1e-7, seed=None,
-                 **kwargs):
+                 reference_rounding=False, **kwargs):
         super().__init__(**kwargs)
         self.n_codes = int(n_codes)
         self.embedding_dim = int(embedding_dim)
         self.decay = float(decay)
         self.epsilon = float(epsilon)
         self.seed = seed
+        self.reference_rounding = bool(reference_rounding)
         self.seed_generator = keras.random.SeedGenerator(seed)
         state = dict(trainable=False, autocast=False, dtype="float32",
                      aggregation="only_first_replica")
@@ -100,6 +110,8 @@ class VectorQuantizer(keras.layers.Layer):
         distances = (ops.sum(ops.square(flat), axis=1, keepdims=True)
                      - 2.0 * ops.matmul(flat, ops.transpose(codebook))
                      + ops.sum(ops.square(codebook), axis=1)[None, :])
+        if self.reference_rounding:
+            return reference_rounding.nearest(flat, codebook, distances)
         return ops.cast(ops.argmin(distances, axis=1), "int32")
 
     def call(self, z, training=None):
@@ -154,5 +166,6 @@ class VectorQuantizer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(n_codes=self.n_codes, embedding_dim=self.embedding_dim,
-                      decay=self.decay, epsilon=self.epsilon, seed=self.seed)
+                      decay=self.decay, epsilon=self.epsilon, seed=self.seed,
+                      reference_rounding=self.reference_rounding)
         return config
