@@ -161,6 +161,48 @@ def test_workdir_of_another_model_is_refused(tmp_path):
         common.check_workdir(str(tmp_path), dict(config, layers=2))
 
 
+def test_a_resumed_run_computes_what_an_uninterrupted_one_does(tmp_path):
+    """Weights, optimizer, EMA codebook, random state and data position all come back."""
+    import tensorflow as tf
+
+    from keras_videogpt.callbacks import seed_states
+
+    clips = np.random.default_rng(0).uniform(-0.5, 0.5, (12, 4, 16, 16, 3)).astype("float32")
+
+    def train(workdir, epochs, steps=2):
+        keras.utils.set_random_seed(0)
+        model = VQVAE(**TINY_VQVAE)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        ds = tf.data.Dataset.from_tensor_slices(clips).shuffle(12, seed=0).repeat().batch(
+            2, drop_remainder=True)
+        ds = ds.skip(common.resume_batches(workdir, steps))
+        model.fit(ds, epochs=epochs, steps_per_epoch=steps, verbose=0,
+                  callbacks=common.fit_callbacks(workdir, "vqvae.keras"))
+        return model
+
+    assert common.resume_batches(str(tmp_path / "b"), 2) == 0  # nothing to resume yet
+    whole = train(str(tmp_path / "a"), epochs=3)
+    train(str(tmp_path / "b"), epochs=1)  # stopped after its first epoch...
+    assert common.resume_batches(str(tmp_path / "b"), 2) == 2
+    resumed = train(str(tmp_path / "b"), epochs=3)  # ...and run again
+    assert int(resumed.optimizer.iterations.numpy()) == 6
+    for a, b in zip(seed_states(whole), seed_states(resumed)):
+        assert a.numpy()[1] > 0  # the codebook drew random numbers
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(whole.weights + whole.optimizer.variables,
+                    resumed.weights + resumed.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_changed_data_settings_warn_on_resume(tmp_path, caplog):
+    config = VQVAE(**TINY_VQVAE).get_config()
+    common.check_workdir(str(tmp_path), config, {"batch_size": 4})
+    common.check_workdir(str(tmp_path), config, {"batch_size": 4})
+    assert "data settings differ" not in caplog.text
+    common.check_workdir(str(tmp_path), config, {"batch_size": 8})
+    assert "data settings differ" in caplog.text
+
+
 def free_ports(n):
     import socket
 

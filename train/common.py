@@ -49,11 +49,13 @@ def setup(strategy="auto", tpu=None, mixed_precision=None):
     return distribute.choose_strategy(strategy, tpu)
 
 
-def check_workdir(workdir, model_config):
+def check_workdir(workdir, model_config, data_config=None):
     """Refuses a workdir that holds a run of another model, so a resume never mixes two.
 
-    The first run writes `run.json` with the model's config; later runs
-    compare theirs to it.
+    The first run writes `run.json` with the model's config and the settings
+    that fix its data stream (`data_config`); later runs compare theirs to
+    it. Another model is refused; another data stream only warns, as the
+    resumed run then cannot continue the stream where it stopped.
     """
     path = os.path.join(workdir, "run.json")
     config = json.loads(json.dumps(model_config, default=lambda v: np.asarray(v).tolist()))
@@ -61,33 +63,60 @@ def check_workdir(workdir, model_config):
         config.pop(key, None)
     if os.path.exists(path):
         with open(path) as f:
-            previous = json.load(f).get("model_config", {})
+            run = json.load(f)
+        previous = run.get("model_config", {})
         changed = sorted(k for k in set(config) | set(previous)
                          if config.get(k) != previous.get(k))
         if changed:
             raise ValueError(
                 f"'{workdir}' holds a run of another model (it differs in {changed}), so its "
                 "backup cannot be resumed. Use another --workdir, or delete this one.")
+        old_data = run.get("data_config")
+        if data_config is not None and old_data is not None and old_data != data_config:
+            logging.warning("The data settings differ from the first run in '%s' (%s, was %s): "
+                            "training resumes, but not at the same place in the data.",
+                            workdir, data_config, old_data)
     else:
         os.makedirs(workdir, exist_ok=True)
         with open(path, "w") as f:
-            json.dump({"model_config": config}, f, indent=2)
+            json.dump({"model_config": config, "data_config": data_config}, f, indent=2)
+
+
+def resume_batches(workdir, steps_per_epoch):
+    """How many batches the run being resumed in `workdir` trained on (0 for a new run).
+
+    `BackupAndRestore` resumes at the start of the epoch after its last
+    backup. Our training streams are deterministic (seeded shuffles over a
+    repeated source), so skipping this many batches of a fresh stream puts
+    the resumed run where the stopped one was, rather than showing it the
+    first batches again.
+    """
+    path = os.path.join(workdir, "backup", "training_metadata.json")
+    if not tf.io.gfile.exists(path):
+        return 0
+    with tf.io.gfile.GFile(path) as f:
+        epoch = int(json.load(f).get("epoch", 0))
+    return epoch * int(steps_per_epoch)
 
 
 def fit_callbacks(workdir, checkpoint_name, strategy=None):
     """Resume-after-kill, checkpoints, a NaN stop and TensorBoard logs under `workdir`.
 
+    The backup holds the weights, the optimizer, the EMA codebook, the epoch
+    and the random-number state; `resume_batches` gives the data position.
+
     Under MultiWorkerMirroredStrategy only the chief writes to `workdir`;
     the other workers write to temporary folders, as TF's guide prescribes.
     """
-    from keras_videogpt.callbacks import StopOnNonFiniteLoss
+    from keras_videogpt.callbacks import BackupRandomState, StopOnNonFiniteLoss
     from keras_videogpt.distribute import worker_dir
 
     workdir = worker_dir(workdir, strategy)
+    backup = os.path.join(workdir, "backup")
     callbacks = [
         StopOnNonFiniteLoss(workdir),
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                         save_freq="epoch", delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
+        BackupRandomState(backup),
         keras.callbacks.ModelCheckpoint(os.path.join(workdir, checkpoint_name)),
     ]
     if importlib.util.find_spec("tensorboard") is None:

@@ -56,7 +56,11 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         prior = build_prior(preset, vqvae, **overrides)
-    common.check_workdir(workdir, prior.get_config())
+    common.check_workdir(workdir, prior.get_config(), dict(
+        data=codes or data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+        num_videos=num_videos, seed=seed))
+    # A resumed run goes on where the stopped one was in the data.
+    done = common.resume_batches(workdir, steps_per_epoch)
     if codes:
         meta = read_codes_metadata(codes)
         if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
@@ -66,16 +70,19 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
             raise ValueError(f"The codes in '{codes}' carry {meta['n_cond_frames']} frames; "
                              f"the prior needs {prior.n_cond_frames}.")
         ds = codes_dataset(codes, batch_size, seed=seed)
+        train_ds = ds.skip(done)
     else:
         t, h, _, _ = vqvae.video_shape
         videos = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
                                      with_labels=prior.class_cond_dim is not None)
         ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
+        # Skip before encoding: skipped batches then cost no VQ-VAE pass.
+        train_ds = encode_in_pipeline(videos.skip(done), vqvae, prior.n_cond_frames)
     with strategy.scope():
         prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate),
                       jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     start = time.time()
-    history = prior.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
+    history = prior.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
                         callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
     prior.save(os.path.join(workdir, "prior.keras"))
     eval_batches = ds.take(4)

@@ -49,9 +49,13 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
         model = VQVAE(**config, seed=seed, synchronized_bn=replicas > 1)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
                       steps_per_execution=steps_per_execution)
-    common.check_workdir(workdir, model.get_config())
+    common.check_workdir(workdir, model.get_config(), dict(
+        data=data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+        num_videos=num_videos, seed=seed))
     t, h, w, _ = model.video_shape
     ds = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed)
+    # A resumed run goes on where the stopped one was in the data.
+    ds = ds.skip(common.resume_batches(workdir, steps_per_epoch))
     start = time.time()
     model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
               callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))

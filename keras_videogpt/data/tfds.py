@@ -49,7 +49,10 @@ def tfds_dataset(name, batch_size, split="train", sequence_length=16, resolution
     video_key, label_key = DATASETS[name]
     if with_labels and label_key is None:
         raise ValueError(f"'{name}' has no class labels.")
-    ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=shuffle)
+    # A seed fixes the file order too, so a resumed run can skip to where it stopped.
+    read_config = tfds.ReadConfig(shuffle_seed=seed) if seed is not None else None
+    ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=shuffle,
+                   read_config=read_config)
     ds = ds.filter(lambda ex: tf.shape(ex[video_key])[0] >= sequence_length)
 
     def prepare(ex):

@@ -102,8 +102,10 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed)
+    # Seeded streams stay deterministic, so that a resumed run can skip to its position.
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+                       num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=not shuffle or seed is not None)
     spec = {"video": tf.io.FixedLenFeature([], tf.string),
             "label": tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
 
