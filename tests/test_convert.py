@@ -40,7 +40,8 @@ def test_codes_match_except_float32_near_ties(reference):
 
     The reference's distance matmul rounds in float32; where the two nearest
     codes are within ~1e-6 of each other its pick depends on the BLAS
-    summation order. There we require our pick to be one of the tied codes.
+    summation order, and ours on the last bits of our z (a few 1e-7 off the
+    reference's). There we require our pick to be one of the tied codes.
     """
     data, model = reference
     codes = model.encode(channels_last(data["input"])).numpy().reshape(-1)
@@ -53,9 +54,9 @@ def test_codes_match_except_float32_near_ties(reference):
     near_tie = np.sort(dist, 1)[:, 1] - np.sort(dist, 1)[:, 0] < 1e-6 * scale
     np.testing.assert_array_equal(codes[~near_tie], ref[~near_tie])
     assert near_tie.sum() <= 0.005 * len(ref), near_tie.sum()  # 6 of 2048 here
+    # Where we differ, both codes are within float32 rounding of the nearest.
     assert np.all(gap[codes != ref] < 1e-6 * scale[codes != ref])
-    # Our pick is the exact (float64) nearest code everywhere.
-    np.testing.assert_array_equal(codes, dist.argmin(1))
+    assert np.sum(codes != ref) <= 4
 
 
 def test_reference_rounding_gives_every_fixture_code_from_the_reference_z(reference):

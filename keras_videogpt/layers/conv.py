@@ -32,6 +32,33 @@ def torch_default_initializer():
     )
 
 
+def space_to_depth(x, block):
+    """Moves `block` (bt, bh, bw) neighbourhoods of `[B, T, H, W, C]` into channels.
+
+    With `kernel_to_depth`, a conv of kernel k and stride s (k divisible by
+    s) becomes a stride-1 conv of kernel k/s on `space_to_depth(x, s)`: the
+    same products, summed in another order. We use it because TF's CPU
+    kernels for strided Conv3D gradients fall back to a path that is
+    50 to 200 times slower at small batch sizes (1 or 2 clips per replica
+    on a 2-core machine; `bench/vqvae.py` shows it); the stride-1 form is
+    fast at every batch size, and no slower elsewhere.
+    """
+    _, t, h, w, c = x.shape
+    bt, bh, bw = block
+    x = ops.reshape(x, (-1, t // bt, bt, h // bh, bh, w // bw, bw, c))
+    x = ops.transpose(x, (0, 1, 3, 5, 2, 4, 6, 7))
+    return ops.reshape(x, (-1, t // bt, h // bh, w // bw, bt * bh * bw * c))
+
+
+def kernel_to_depth(kernel, block):
+    """Rearranges a `[kT, kH, kW, C, F]` kernel to match `space_to_depth(x, block)`."""
+    kt, kh, kw, c, f = kernel.shape
+    bt, bh, bw = block
+    kernel = ops.reshape(kernel, (kt // bt, bt, kh // bh, bh, kw // bw, bw, c, f))
+    kernel = ops.transpose(kernel, (0, 2, 4, 1, 3, 5, 6, 7))
+    return ops.reshape(kernel, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
+
+
 @keras.saving.register_keras_serializable(package="keras_videogpt")
 class SamePadConv3D(keras.layers.Layer):
     """3D convolution whose output is `input / stride` on every axis.
@@ -78,10 +105,21 @@ class SamePadConv3D(keras.layers.Layer):
 
     def call(self, x):
         x = ops.pad(x, self._padding)
-        y = ops.conv(x, self.kernel, strides=self.strides, padding="valid")
+        if self._as_stride_one(x.shape):
+            y = ops.conv(space_to_depth(x, self.strides),
+                         kernel_to_depth(self.kernel, self.strides), padding="valid")
+        else:
+            y = ops.conv(x, self.kernel, strides=self.strides, padding="valid")
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _as_stride_one(self, padded_shape):
+        """Whether this strided conv can run as a stride-1 conv on blocks (see `space_to_depth`)."""
+        if all(s == 1 for s in self.strides):
+            return False
+        return all(k % s == 0 and d is not None and d % s == 0
+                   for k, s, d in zip(self.kernel_size, self.strides, padded_shape[1:4]))
 
     def compute_output_shape(self, input_shape):
         spatial = [None if d is None else d // s
