@@ -148,6 +148,39 @@ def test_reader_feeds_a_strategy_with_input_options(converted):
     assert tuple(batch.shape) == (2, 8, 32, 32, 3) and batch.dtype == tf.float32
 
 
+def test_reader_streams_from_a_remote_filesystem_per_replica(converted):
+    # `ram://` is TF's in-memory filesystem: like gs://, it is reached only
+    # through tf.io.gfile, so this proves no step of the reader needs a local path.
+    from train.common import video_source
+
+    _, dst, _ = converted
+    remote = "ram://bucket/clips"
+    tf.io.gfile.makedirs(remote)
+    for name in tf.io.gfile.listdir(dst):
+        tf.io.gfile.copy(os.path.join(dst, name), f"{remote}/{name}", overwrite=True)
+    assert not os.path.exists(remote)
+    local = [b.numpy() for b in clip_dataset(dst, 2, shuffle=False, repeat=False)]
+    streamed = [b.numpy() for b in clip_dataset(f"{remote}/*.tfrecord", 2, shuffle=False,
+                                               repeat=False)]
+    assert len(streamed) == len(local) == 3
+    np.testing.assert_array_equal(np.concatenate(streamed), np.concatenate(local))
+    # Per-replica pipelines over the shards, with InputOptions, as on a TPU host.
+    strategy = tf.distribute.get_strategy()
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=False)
+    seen = []
+    for pipeline in range(3):
+        ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipeline,
+                                         num_replicas_in_sync=3)
+        seen += [b.numpy() for b in clip_dataset(remote, 1, shuffle=False, repeat=False,
+                                                 input_context=ctx)]
+    assert len(seen) == 6  # each clip read by exactly one pipeline
+    assert sorted(c.tobytes() for c in np.concatenate(seen)) == \
+        sorted(c.tobytes() for c in np.concatenate(local))
+    ds = strategy.distribute_datasets_from_function(
+        lambda ctx: video_source(remote, ctx.get_per_replica_batch_size(2), 8, 32), options)
+    assert tuple(next(iter(ds)).shape) == (2, 8, 32, 32, 3)
+
+
 def test_missing_metadata_says_what_writes_it(tmp_path):
     from keras_videogpt.data.codes import read_codes_metadata
     from keras_videogpt.data.tfrecords import read_metadata

@@ -15,14 +15,15 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
     """A repeating, batched training dataset from a `--data` flag.
 
     `moving_mnist` makes Moving MNIST offline; a folder or glob of TFRecord
-    shards (local or gs://) is streamed; any other name is a TFDS dataset.
+    shards (local, or any filesystem TF reads: gs://, s3://, hdfs://) is
+    streamed; any other name is a TFDS dataset.
     """
     from keras_videogpt import data as kdata
 
     if data == "moving_mnist":
         ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed)
         return ds.shuffle(num_videos, seed=seed).repeat().batch(batch_size, drop_remainder=True)
-    if data.startswith("gs://") or os.path.exists(data.split("*")[0]) or "*" in data:
+    if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
         return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed)
     from keras_videogpt.data.tfds import tfds_dataset
 
