@@ -120,7 +120,11 @@ class MultiHeadAttention(keras.layers.Layer):
         scores = ops.cast(scores, "float32") / np.sqrt(self.key_dim).astype("float32")
         if mask is not None:
             scores = ops.where(mask, scores, _NEG_INF)
-        probs = ops.cast(ops.softmax(scores, axis=-1), dtype)
+        # Softmax over rows of a rank-2 view: TF's oneDNN softmax refuses inputs of
+        # rank > 5 at run time ("Input dims must be <= 5"), and axial scores have rank 6.
+        shape = ops.shape(scores)
+        probs = ops.softmax(ops.reshape(scores, (-1, scores.shape[-1])), axis=-1)
+        probs = ops.cast(ops.reshape(probs, shape), dtype)
         return self._dropout(probs, training=training)
 
     def call(self, query, value=None, training=None):
