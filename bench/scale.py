@@ -9,7 +9,8 @@ configuration in a fresh process (logical devices are fixed at TF start-up):
 - parameters, and memory: float32 weights + gradients + Adam state
   (16 bytes per parameter), and activations per example, measured as the peak
   RSS at global batch 2 minus batch 1 on one device (what a replica needs per
-  example it holds; the README's per-replica figures come from these).
+  example it holds; the README's per-replica figures come from these), for the
+  prior also with gradient checkpointing (`gradient_checkpointing=True`).
 
 The CPU numbers say how the code scales, not what a TPU does: XLA's CPU conv3d
 is slow, and bf16 has no fast path on most CPUs. XLA is measured on the bair
@@ -28,7 +29,7 @@ import common
 BATCH = {"tiny": 4, "bair": 2}
 
 
-def child(model, preset, devices, xla, policy, batch, steps):
+def child(model, preset, devices, xla, policy, batch, steps, remat=False):
     import tensorflow as tf
 
     if devices > 1:
@@ -52,7 +53,7 @@ def child(model, preset, devices, xla, policy, batch, steps):
             x = rng.uniform(-.5, .5, (batch,) + vqvae.video_shape).astype("float32")
             net.compile(optimizer=keras.optimizers.Adam(3e-4), jit_compile=xla)
         else:
-            net = VideoGPT.from_preset(preset, vqvae)
+            net = VideoGPT.from_preset(preset, vqvae, gradient_checkpointing=remat)
             x = {"codes": rng.integers(0, vqvae.n_codes, (batch,) + vqvae.latent_shape)
                  .astype("int32")}
             if net.n_cond_frames:
@@ -89,23 +90,28 @@ def run(*args):
 
 def measure(model, preset, steps, xla=True, memory_only=False):
     b = BATCH[preset]
-    one = run(model, preset, 1, 0, "float32", b, steps)
+    one = run(model, preset, 1, 0, "float32", b, steps, 0)
     out = {"global_batch": b, "params": one.get("params"),
            "weights_grads_adam_mb": round(one.get("params", 0) * 16 / 2**20, 1),
            "one_device": one}
     if not memory_only:
-        out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps)
-        out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps)
-        out["xla"] = run(model, preset, 1, 1, "float32", b, steps) if xla else "skipped"
-    batch1 = run(model, preset, 1, 0, "float32", 1, 1)
-    if "peak_rss_mb" in batch1 and "peak_rss_mb" in one:
-        out["activation_mb_per_example"] = round(
-            (one["peak_rss_mb"] - batch1["peak_rss_mb"]) / (b - 1), 1)
+        out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps, 0)
+        out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps, 0)
+        out["xla"] = run(model, preset, 1, 1, "float32", b, steps, 0) if xla else "skipped"
+    per_example = lambda big, small: round((big["peak_rss_mb"] - small["peak_rss_mb"]) / (b - 1),
+                                           1) if "peak_rss_mb" in big and "peak_rss_mb" in small \
+        else None
+    out["activation_mb_per_example"] = per_example(one, run(model, preset, 1, 0, "float32", 1,
+                                                            1, 0))
+    if model == "prior":  # gradient checkpointing: each block recomputed in the backward pass
+        out["remat"] = run(model, preset, 1, 0, "float32", b, steps, 1)
+        out["remat_activation_mb_per_example"] = per_example(
+            out["remat"], run(model, preset, 1, 0, "float32", 1, 1, 1))
     rate = lambda k: out[k]["steps_per_s"] if isinstance(out.get(k), dict) and (
         "steps_per_s" in out[k]) else None
     base = rate("one_device")
     for key, name in (("two_devices", "two_over_one_device"), ("xla", "xla_over_eager"),
-                      ("bf16", "bf16_over_float32")):
+                      ("bf16", "bf16_over_float32"), ("remat", "remat_over_plain")):
         if base and rate(key):
             out[name] = round(rate(key) / base, 2)
     return out
@@ -119,19 +125,20 @@ def main():
                         help="also compile the bair models with XLA (many minutes on CPU)")
     parser.add_argument("--memory_only", action="store_true",
                         help="one device only: parameters, steps/s and activation memory")
-    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
+    parser.add_argument("--models", default="vqvae,prior")
+    parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        model, preset, devices, xla, policy, batch, steps = args.child
+        model, preset, devices, xla, policy, batch, steps, remat = args.child
         print(json.dumps(child(model, preset, int(devices), bool(int(xla)), policy, int(batch),
-                               int(steps))))
+                               int(steps), bool(int(remat)))))
         return
     result = {"device": "cpu, 2 cores; 2 logical devices share them"}
     for preset in args.presets.split(","):
         steps = args.steps if preset == "tiny" else 1
         xla = preset == "tiny" or args.bair_xla
-        result[preset] = {"vqvae": measure("vqvae", preset, steps, xla, args.memory_only),
-                          "prior": measure("prior", preset, steps, xla, args.memory_only)}
+        result[preset] = {m: measure(m, preset, steps, xla, args.memory_only)
+                          for m in args.models.split(",")}
     result["peak_rss_mb_parent"] = common.peak_rss_mb()
     common.emit(result)
 

@@ -123,7 +123,8 @@ class MultiHeadAttention(keras.layers.Layer):
         # Softmax over rows of a rank-2 view: TF's oneDNN softmax refuses inputs of
         # rank > 5 at run time ("Input dims must be <= 5"), and axial scores have rank 6.
         shape = ops.shape(scores)
-        probs = ops.softmax(ops.reshape(scores, (-1, scores.shape[-1])), axis=-1)
+        keys = scores.shape[-1] if scores.shape[-1] is not None else shape[-1]
+        probs = ops.softmax(ops.reshape(scores, (-1, keys)), axis=-1)
         probs = ops.cast(ops.reshape(probs, shape), dtype)
         return self._dropout(probs, training=training)
 
