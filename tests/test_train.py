@@ -77,7 +77,7 @@ def test_quick_demo_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_killed_training_resumes_from_last_epoch(tmp_path):
     args = [sys.executable, "-m", "train.vqvae", "--preset=tiny", f"--workdir={tmp_path}",
-            "--epochs=4", "--steps_per_epoch=2", "--batch_size=2", "--num_videos=16",
+            "--epochs=4", "--steps_per_epoch=12", "--batch_size=2", "--num_videos=16",
             "--eval_clips=2"]
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
@@ -85,8 +85,8 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
         if "Epoch 3/4" in (tmp_path / "first.log").read_text():
-            break  # epochs 1 and 2 are backed up; epoch 3 is under way
-        time.sleep(1)
+            break  # epochs 1 and 2 are backed up; epoch 3 (12 steps, seconds) is under way
+        time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -98,6 +98,8 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     assert epochs[-1] == "4"  # and went on to the end
     import keras
     import numpy as np
+
+    import keras_videogpt  # noqa: F401  (registers the classes that load_model needs)
 
     final = keras.models.load_model(tmp_path / "vqvae.keras", compile=False)
     assert all(np.isfinite(w).all() for w in final.get_weights())
