@@ -98,9 +98,11 @@ def measure(model, preset, steps, xla=True, memory_only=False):
         out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps, 0)
         out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps, 0)
         out["xla"] = run(model, preset, 1, 1, "float32", b, steps, 0) if xla else "skipped"
-    per_example = lambda big, small: round((big["peak_rss_mb"] - small["peak_rss_mb"]) / (b - 1),
-                                           1) if "peak_rss_mb" in big and "peak_rss_mb" in small \
-        else None
+    def per_example(big, small):  # peak RSS at batch b minus batch 1, per extra example
+        if "peak_rss_mb" in big and "peak_rss_mb" in small:
+            return round((big["peak_rss_mb"] - small["peak_rss_mb"]) / (b - 1), 1)
+        return None
+
     out["activation_mb_per_example"] = per_example(one, run(model, preset, 1, 0, "float32", 1,
                                                             1, 0))
     if model == "prior":  # gradient checkpointing: each block recomputed in the backward pass
