@@ -22,10 +22,14 @@ def _register(table, name=None):
 def tiny():
     """A small VQ-VAE for CPU demos and tests: 16x64x64 clips to a 4x16x16 grid of 128 codes.
 
-    Run: `python -m train.vqvae --preset=tiny` (Moving MNIST, a few minutes on
-    2 CPU cores). Expect NMSE well under 0.2 and most of the 128 codes in use
-    after a few hundred steps. Same shape as the reference fixture
-    `vqvae_tiny.npz`, minus one residual block.
+    Run: `python -m train.vqvae --preset=tiny --learning_rate=1e-3 --epochs=32`
+    (Moving MNIST, batch 8, 800 steps, about 15 minutes on 2 CPU cores).
+    Measured there on held-out clips: NMSE 0.59 after 200 steps (the demo's
+    budget: blurry but recognisable digits), 0.36 after 800, still falling;
+    100 codes or more in use after 300 steps. The reference's learning rate
+    (3e-4, the command's default) is slower here: NMSE 0.66 after 200 steps
+    and 0.44 after 800. Same shape as the reference fixture `vqvae_tiny.npz`,
+    minus one residual block.
     """
     return dict(sequence_length=16, resolution=64, n_hiddens=64, n_res_layers=1,
                 embedding_dim=64, n_codes=128, downsample=(4, 4, 4))
