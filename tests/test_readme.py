@@ -17,7 +17,7 @@ def use_it_example():
 
 def test_use_it_example_trains_and_samples():
     code = use_it_example()
-    # Same calls, a couple of steps each, so the check costs seconds rather than minutes.
+    # Same calls, a couple of steps each, so the check takes under a minute instead of several.
     shortened, n = re.subn(r"epochs=\d+, steps_per_epoch=\d+", "epochs=1, steps_per_epoch=2", code)
     assert n == 2, "expected the VQ-VAE and the prior fit calls"
     shortened = shortened.replace("moving_mnist_dataset(512).shuffle(512)",
@@ -27,10 +27,10 @@ def test_use_it_example_trains_and_samples():
     exec(compile(shortened, "README.md", "exec"), scope)
 
     vqvae, prior, out = scope["vqvae"], scope["prior"], scope["out"]
-    for history_of, keys in ((vqvae, ("loss", "recon_loss", "commitment_loss", "perplexity",
-                                      "codes_used")),
-                             (prior, ("loss", "bits_per_dim"))):
-        logged = history_of.history.history
+    for model, keys in ((vqvae, ("loss", "recon_loss", "commitment_loss", "perplexity",
+                                  "codes_used")),
+                        (prior, ("loss", "bits_per_dim"))):
+        logged = model.history.history
         assert set(keys) <= set(logged), (keys, sorted(logged))
         assert all(np.isfinite(logged[k]).all() for k in keys)
     # The shapes and dtypes the example's comments promise.
