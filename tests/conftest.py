@@ -36,3 +36,16 @@ def _seeded():
     import keras
 
     keras.utils.set_random_seed(1234)
+
+
+def count_train_step_traces(model):
+    """Count how often `fit` traces `model.train_step` (each trace is one Python call)."""
+    calls = []
+    step = model.train_step
+
+    def counted(data):
+        calls.append(1)
+        return step(data)
+
+    model.train_step = counted
+    return calls

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from conftest import TINY_VQVAE
+from conftest import TINY_VQVAE, count_train_step_traces
 from keras_videogpt import VQVAE, presets
 
 
@@ -41,7 +41,9 @@ def test_fit_lowers_the_loss_and_logs_metrics(clips):
     keras.utils.set_random_seed(0)
     model = VQVAE(**TINY_VQVAE)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    traces = count_train_step_traces(model)
     hist = model.fit(clips, batch_size=4, epochs=12, verbose=0).history
+    assert len(traces) == 1  # the optimizer is built first, so no retrace to create its slots
     assert set(hist) >= {"loss", "recon_loss", "commitment_loss", "perplexity", "codes_used"}
     assert hist["recon_loss"][-1] < 0.5 * hist["recon_loss"][0]
     assert 1.0 <= hist["perplexity"][-1] <= TINY_VQVAE["n_codes"]

@@ -288,6 +288,10 @@ class VideoGPT(keras.Model):
         self.trackers["bits_per_dim"].update_state(loss / LN2)
         return distribute.step_logs({n: t.result() for n, t in self.trackers.items()})
 
+    def make_train_function(self, force=False):
+        distribute.build_optimizer(self)  # so that the train step is traced once, not twice
+        return super().make_train_function(force)
+
     def train_step(self, data):
         batch = unpack_prior_batch(data)
         with tf.GradientTape() as tape:

@@ -182,6 +182,10 @@ class VQVAE(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def make_train_function(self, force=False):
+        distribute.build_optimizer(self)  # so that the train step is traced once, not twice
+        return super().make_train_function(force)
+
     def train_step(self, data):
         video = unpack_video(data)
         with tf.GradientTape() as tape:
