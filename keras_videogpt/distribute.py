@@ -157,9 +157,9 @@ def build_optimizer(model):
     Models whose layers are not all built yet are left to Keras.
     """
     optimizer = model.optimizer
-    if optimizer is None or optimizer.built or not model.built:
+    if optimizer is None or optimizer.built:
         return
-    if not all(layer.built for layer in model._flatten_layers()):
+    if not all(layer.built for layer in model._flatten_layers()):  # the model itself included
         return
     with model.distribute_strategy.scope():
         optimizer.build(model.trainable_variables)
