@@ -20,53 +20,58 @@ import os
 
 import numpy as np
 
+from keras_videogpt import torch_checkpoint
+
 _IGNORED_SUFFIXES = ("num_batches_tracked", "attn.attn.mask")
 
 
-def load_state_dict(source):
-    """A `{name: numpy array}` state_dict from a mapping or a file.
+def _read_npz(path):
+    with np.load(path, allow_pickle=False) as data:
+        prefixed = any(k.startswith("state/") for k in data.files)
+        return {k[len("state/"):] if prefixed else k: data[k] for k in data.files
+                if not prefixed or k.startswith("state/")}
+
+
+def read_reference(source):
+    """`(state_dict, hyper_parameters)` of a reference checkpoint, read once.
 
     Args:
-        source: a mapping of names to arrays or tensors; a `.npz` file (an
-            optional `state/` prefix on names is stripped); or a PyTorch
-            `.pt`/`.ckpt` file (needs torch; Lightning checkpoints are
-            unwrapped from their `state_dict`).
+        source: a mapping of names to arrays or tensors; a `.npz` file (names
+            under `state/` are taken, prefix stripped, when any name has it);
+            or a PyTorch `.pt`/Lightning `.ckpt` file, read safely (see
+            `keras_videogpt.torch_checkpoint`; needs torch).
+
+    Returns:
+        The state_dict as numpy arrays, and the Lightning checkpoint's
+        hyper-parameters as a dict (empty for anything else).
     """
+    params = {}
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FileNotFoundError(f"No checkpoint at '{path}'.")
         if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as data:
-                source = {k[len("state/"):] if k.startswith("state/") else k: data[k]
-                          for k in data.files if k.startswith("state/")
-                          or "state/" not in "".join(data.files)}
+            source = _read_npz(path)
         else:
-            try:
-                import torch
-            except ImportError as e:
-                raise ImportError(f"Reading '{path}' needs PyTorch (`pip install torch`); "
-                                  "or pass the state_dict as a dict of numpy arrays.") from e
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-            source = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
+            ckpt = torch_checkpoint.load(path)
+            params = torch_checkpoint.hyperparameters(ckpt)
+            source = torch_checkpoint.state_dict(ckpt)
     out = {}
     for name, value in dict(source).items():
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
         out[name] = np.asarray(value)
-    return out
+    return out, params
+
+
+def load_state_dict(source):
+    """A `{name: numpy array}` state_dict from a mapping or a file (see `read_reference`)."""
+    return read_reference(source)[0]
 
 
 def hyperparameters(source):
     """The `hyper_parameters` of a Lightning checkpoint file, as a dict (else {})."""
-    if not isinstance(source, (str, os.PathLike)) or os.fspath(source).endswith(".npz"):
-        return {}
-    import torch
-
-    ckpt = torch.load(os.fspath(source), map_location="cpu", weights_only=False)
-    params = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
-    params = params.get("args", params)
-    return dict(vars(params)) if hasattr(params, "__dict__") else dict(params)
+    return read_reference(source)[1] if isinstance(source, (str, os.PathLike)) else {}
 
 
 # ---------------------------------------------------------------- layouts
@@ -225,8 +230,7 @@ def vqvae_from_reference(state_dict, **config):
     """
     from keras_videogpt.vqvae.model import VQVAE
 
-    params = hyperparameters(state_dict)
-    state = load_state_dict(state_dict)
+    state, params = read_reference(state_dict)
     known = ("n_hiddens", "n_res_layers", "embedding_dim", "n_codes", "downsample",
              "sequence_length", "resolution")
     merged = {k: params[k] for k in known if k in params}
@@ -298,6 +302,38 @@ def prior_entries(prior):
     return entries
 
 
+def _latent_shape(state):
+    """`(t, h, w)` from the position-embedding tables, or None."""
+    tables = [state.get(f"attn_stack.pos_embd.emb.d_{i}") for i in range(3)]
+    return None if any(t is None for t in tables) else tuple(int(t.shape[0]) for t in tables)
+
+
+def _checkpoint_prior_config(state, params):
+    """What the checkpoint itself says of the prior: from its weights, then its hyper-parameters."""
+    found = {k: params[k] for k in ("heads", "dropout", "attn_dropout", "attn_type")
+             if params.get(k) is not None}
+    if "fc_in.weight" in state:
+        found["hidden_dim"] = int(state["fc_in.weight"].shape[0])
+    layers = {k.split(".")[2] for k in state if k.startswith("attn_stack.attn_nets.")}
+    if layers:
+        found["layers"] = len(layers)
+        # The reference's full attention keeps its causal mask as a saved buffer;
+        # its sparse attention has none (and it has no causal axial attention).
+        has_mask = "attn_stack.attn_nets.0.attn.attn.mask" in state
+        found.setdefault("attn_type", "full" if has_mask else "sparse")
+    found["n_cond_frames"] = int(params.get("n_cond_frames") or 0)
+    if "cond_pos_embd.emb.d_0" in state:
+        found["n_cond_frames"] = int(state["cond_pos_embd.emb.d_0"].shape[0])
+    found["class_cond_dim"] = params.get("class_cond_dim") if params.get("class_cond",
+                                                                         True) else None
+    norm = "attn_stack.attn_nets.0.pre_attn_norm.w.weight"
+    if norm in state:
+        found["class_cond_dim"] = int(state[norm].shape[1])
+    elif layers:
+        found["class_cond_dim"] = None
+    return found
+
+
 def prior_from_reference(state_dict, vqvae=None, **config):
     """A `VideoGPT` prior holding the weights of a reference VideoGPT.
 
@@ -305,46 +341,64 @@ def prior_from_reference(state_dict, vqvae=None, **config):
     added after the reciprocal square root (`reference_epsilon=True`), so it
     computes exactly what the reference computes.
 
+    What the checkpoint says wins: the width, depth, attention type (full
+    or sparse: the reference's full attention saves its mask, its sparse
+    attention does not), frame conditioning and class conditioning are
+    read from the weights, the rest from a Lightning checkpoint's
+    hyper-parameters. An argument that contradicts the checkpoint on
+    attention or conditioning is refused, since the model would load and
+    then compute something else.
+
     Args:
-        state_dict: the reference prior's state_dict (see `load_state_dict`).
-            Keys under `vqvae.` (a full Lightning checkpoint) are used to
-            build the VQ-VAE when `vqvae` is None.
+        state_dict: the reference prior's weights (see `read_reference`): a
+            released `.ckpt` such as `bair_gpt` or `ucf101_uncond_gpt`, a
+            `.pt` or `.npz` state_dict, or a dict of arrays.
         vqvae: the VQ-VAE whose latent grid and codebook the prior models.
+            With None, it is built from the checkpoint's own `vqvae.*`
+            weights (the released priors hold them); the clip length and
+            resolution come from the hyper-parameters (or `sequence_length`
+            and `resolution` here) and the downsampling from the latent grid.
         **config: the reference's names: `hidden_dim`, `heads`, `layers`,
             `attn_type`, `dropout`, `attn_dropout`, `n_cond_frames`,
-            `class_cond_dim`; sizes that the weights determine are inferred
-            when left out. Other `VideoGPT` arguments are passed on.
+            `class_cond_dim`, `sequence_length`, `resolution`; other
+            `VideoGPT` arguments are passed on. `heads` is not stored in the
+            weights: a bare state_dict needs it.
 
     Returns:
         The prior; with `vqvae=None`, the tuple `(prior, vqvae)`.
+
+    Example:
+    >>> prior, vqvae = prior_from_reference("bair_gpt.ckpt")     # doctest: +SKIP
     """
     from keras_videogpt.prior.model import VideoGPT
 
-    params = hyperparameters(state_dict)
-    state = load_state_dict(state_dict)
+    state, params = read_reference(state_dict)
     vq_state = {k[len("vqvae."):]: v for k, v in state.items() if k.startswith("vqvae.")}
     state = {k: v for k, v in state.items() if not k.startswith("vqvae.")}
+    clip = {k: config.pop(k, params.get(k)) for k in ("sequence_length", "resolution")}
+    found = _checkpoint_prior_config(state, params)
+    for key in ("attn_type", "n_cond_frames", "class_cond_dim"):
+        if key in config and key in found and config[key] != found[key]:
+            raise ValueError(
+                f"The checkpoint has {key}={found[key]!r}, but {key}={config[key]!r} was passed. "
+                "The weights would load and then compute another model; leave the argument "
+                "out to use the checkpoint's.")
+    merged = dict(found, **config)
+    if "heads" not in merged:
+        raise ValueError("The number of heads is not stored in the weights: pass heads= (the "
+                         "reference's default is 4), or convert its Lightning .ckpt, whose "
+                         "hyper-parameters hold it.")
     return_vqvae = vqvae is None
     if vqvae is None:
         if not vq_state:
             raise ValueError("Pass `vqvae`: this state_dict holds no 'vqvae.*' weights.")
-        vqvae = vqvae_from_reference(vq_state, **{k: params[k] for k in (
-            "sequence_length", "resolution") if k in params})
-    known = ("hidden_dim", "heads", "layers", "attn_type", "dropout", "attn_dropout",
-             "n_cond_frames", "class_cond_dim")
-    merged = {k: params[k] for k in known if k in params}
-    merged.update(config)
-    if "fc_in.weight" in state:
-        merged.setdefault("hidden_dim", int(state["fc_in.weight"].shape[0]))
-    layers = {k.split(".")[2] for k in state if k.startswith("attn_stack.attn_nets.")}
-    if layers:
-        merged.setdefault("layers", len(layers))
-    if any(k.startswith("resnet.") for k in state):
-        if "n_cond_frames" not in merged and "cond_pos_embd.emb.d_0" in state:
-            merged["n_cond_frames"] = int(state["cond_pos_embd.emb.d_0"].shape[0])
-    if any(k.endswith("pre_attn_norm.w.weight") for k in state):
-        merged.setdefault("class_cond_dim",
-                          int(state["attn_stack.attn_nets.0.pre_attn_norm.w.weight"].shape[1]))
+        vq_config = {k: v for k, v in clip.items() if v is not None}
+        latent = _latent_shape(state)
+        if latent is not None:
+            t = vq_config.get("sequence_length", 16)
+            r = vq_config.get("resolution", 64)
+            vq_config["downsample"] = (t // latent[0], r // latent[1], r // latent[2])
+        vqvae = vqvae_from_reference(vq_state, **vq_config)
     merged.setdefault("dropout", 0.0)
     merged.setdefault("attn_dropout", 0.0)
     prior = VideoGPT.from_vqvae(vqvae, reference_epsilon=True, **merged)

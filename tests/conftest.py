@@ -49,3 +49,20 @@ def count_train_step_traces(model):
 
     model.train_step = counted
     return calls
+
+
+def reference_state(path):
+    """A fixture's state_dict as numpy arrays, ternary-coded weights decoded.
+
+    `gpt_frame_cond.npz` stores its ResNet's conv and linear weights as int8
+    `ternary/<name>` with a float `ternary_scale/<name>`; the state_dict entry
+    `<name>` is exactly `ternary * scale` (see the fixtures' README).
+    """
+    with np.load(path) as data:
+        state = {k[len("state/"):]: data[k] for k in data.files if k.startswith("state/")}
+        for k in data.files:
+            if k.startswith("ternary/"):
+                name = k[len("ternary/"):]
+                scale = data["ternary_scale/" + name]
+                state[name] = data[k].astype("float32") * np.float32(scale)
+    return state

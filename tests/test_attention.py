@@ -2,6 +2,11 @@ import numpy as np
 import pytest
 
 from keras_videogpt.layers.attention import MultiHeadAttention, raster_coordinates
+from keras_videogpt.layers.sparse_layout import StridedSparseLayout
+
+# Small grids and blocks so that sparse attention really skips blocks.
+SPARSE = dict(sparse_block_size=3, sparse_local_blocks=1)
+PATTERNS = {"full": dict(), "causal_axial": dict(attention_axes=(1, 2, 3)), "sparse": SPARSE}
 
 
 def softmax(x):
@@ -10,7 +15,7 @@ def softmax(x):
 
 
 def reference_full(layer, q_in, kv_in, causal):
-    """Numpy multi-head attention over flattened positions."""
+    """Numpy multi-head attention over flattened positions (`causal` may be an [L, L] mask)."""
     b = q_in.shape[0]
     qf = q_in.reshape(b, -1, q_in.shape[-1])
     kf = kv_in.reshape(b, -1, kv_in.shape[-1])
@@ -18,8 +23,9 @@ def reference_full(layer, q_in, kv_in, causal):
     k = np.einsum("blc,cnd->bnld", kf, layer.key_kernel.numpy())
     v = np.einsum("blc,cnd->bnld", kf, layer.value_kernel.numpy())
     s = np.einsum("bnld,bnmd->bnlm", q, k) / np.sqrt(q.shape[-1])
-    if causal:
-        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    if causal is not False:
+        mask = np.tril(np.ones(s.shape[-2:], bool)) if causal is True else causal
+        s = np.where(mask, s, -np.inf)
     out = np.einsum("bnlm,bnmd->blnd", softmax(s), v)
     y = np.einsum("blnd,ndc->blc", out, layer.output_kernel.numpy()) + layer.output_bias.numpy()
     return y.reshape(q_in.shape[:-1] + (y.shape[-1],))
@@ -77,10 +83,90 @@ def test_axial_attention_runs_in_a_graph_with_gradients(rng, causal):
     assert all(np.isfinite(g.numpy()).all() and np.abs(g.numpy()).sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("axes", [None, (1, 2, 3)])
-def test_causal_attention_never_looks_ahead(rng, axes):
+def projections(layer, x):
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    return [np.einsum("blc,cnd->blnd", flat, kernel.numpy()) for kernel in
+            (layer.query_kernel, layer.key_kernel, layer.value_kernel)]
+
+
+def reference_causal_axial(layer, x):
+    """Position by position, as the module docstring states it, in numpy loops."""
+    b, t_size, h_size, w_size, c = x.shape
+    q, k, v = projections(layer, x)
+    scale = np.sqrt(q.shape[-1])
+    idx = lambda t, h, w: (t * h_size + h) * w_size + w
+
+    def attend(query, keys, values):  # [B, n, d], [B, M, n, d], [B, M, n, dv]
+        return np.einsum("bnm,bmnd->bnd", softmax(np.einsum("bnd,bmnd->bnm", query, keys) / scale),
+                         values)
+
+    row = np.zeros_like(v)
+    for t in range(t_size):
+        for h in range(h_size):
+            line = [idx(t, h, w) for w in range(w_size)]
+            for p in line:
+                row[:, p] = attend(q[:, p], k[:, line], v[:, line])
+    frame = np.zeros_like(v)
+    for t in range(t_size):
+        for w in range(w_size):
+            line = [idx(t, h, w) for h in range(h_size)]
+            for p in line:
+                frame[:, p] = attend(q[:, p], k[:, line], row[:, line])
+    out = np.zeros_like(v)
+    for t in range(t_size):
+        for h in range(h_size):
+            for w in range(w_size):
+                keys = [idx(t, h, j) for j in range(w + 1)]
+                cols = [idx(t, i, w) for i in range(h)]
+                times = [idx(i, h, w) for i in range(t)]
+                values = np.concatenate([v[:, keys], row[:, cols], frame[:, times]], 1)
+                out[:, idx(t, h, w)] = attend(q[:, idx(t, h, w)], k[:, keys + cols + times],
+                                              values)
+    y = np.einsum("blnd,ndc->blc", out, layer.output_kernel.numpy()) + layer.output_bias.numpy()
+    return y.reshape(x.shape[:-1] + (y.shape[-1],))
+
+
+def test_causal_axial_attention_matches_its_definition(rng):
+    x = rng.normal(size=(2, 3, 4, 5, 8)).astype("float32")
+    layer = MultiHeadAttention(2, attention_axes=(1, 2, 3), causal=True)
+    np.testing.assert_allclose(layer(x).numpy(), reference_causal_axial(layer, x), atol=1e-5)
+
+
+def test_sparse_attention_equals_dense_attention_under_the_layout_mask(rng):
+    # A 2x4x2 block grid: strided global blocks along two axes.
+    x = rng.normal(size=(2, 2, 4, 6, 8)).astype("float32")
+    layer = MultiHeadAttention(2, causal=True, **SPARSE)
+    layout = StridedSparseLayout((2, 4, 6), 3, 1)
+    assert layout.block_shape == (2, 4, 2)
+    mask = layout.position_mask()
+    assert 0 < mask.sum() < np.tri(48).sum()  # some earlier positions are skipped
+    np.testing.assert_allclose(layer(x).numpy(), reference_full(layer, x, x, mask), atol=1e-5)
+
+
+def test_sparse_attention_applies_no_dropout(rng):
+    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+    layer = MultiHeadAttention(2, causal=True, dropout=0.5, **SPARSE)
+    np.testing.assert_allclose(layer(x, training=True).numpy(), layer(x).numpy(), atol=1e-6)
+    dense = MultiHeadAttention(2, causal=True, dropout=0.5)
+    assert not np.allclose(dense(x, training=True).numpy(), dense(x).numpy())
+
+
+def test_strided_sparse_layout_of_the_bair_latent():
+    layout = StridedSparseLayout((4, 32, 32))
+    assert layout.block_shape == (4, 32) and layout.num_blocks == 128
+    blocks = layout.block_layout()
+    assert not np.triu(blocks, 1).any()                       # causal
+    assert blocks[40, 36:41].all() and not blocks[40, 35]     # itself and the 4 before
+    assert np.flatnonzero(blocks[72]).tolist() == [8, 40, 68, 69, 70, 71, 72]  # + earlier frames
+    assert blocks.sum(1).max() == layout.block_table()[0].shape[1] == 8
+    with pytest.raises(ValueError, match="multiple of 32"):
+        StridedSparseLayout((3, 4, 5))
+
+
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_causal_attention_never_looks_ahead(rng, name):
     x = rng.normal(size=(1, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2, attention_axes=axes, causal=True)
+    layer = MultiHeadAttention(2, causal=True, **PATTERNS[name])
     base = layer(x).numpy().reshape(-1, 8)
     for pos in range(1, 18):
         changed = x.reshape(1, -1, 8).copy()
@@ -90,15 +176,15 @@ def test_causal_attention_never_looks_ahead(rng, axes):
         assert not np.allclose(out[pos], base[pos])
 
 
-@pytest.mark.parametrize("axes", [None, (1, 2, 3)])
-def test_cached_decode_matches_full_causal_pass(rng, axes):
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_cached_decode_matches_full_causal_pass(rng, name):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2, attention_axes=axes, causal=True)
+    layer = MultiHeadAttention(2, causal=True, **PATTERNS[name])
     full = layer(x).numpy().reshape(2, -1, 8)
-    k, v = layer.empty_cache(2)
+    cache = layer.empty_cache(2)
     flat = x.reshape(2, -1, 8)
     for i in range(flat.shape[1]):
-        y, k, v = layer.decode_self(flat[:, i], k, v, np.int32(i))
+        y, cache = layer.decode_self(flat[:, i], cache, np.int32(i))
         np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
 
 
@@ -123,5 +209,11 @@ def test_raster_coordinates_order():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="attention_axes"):
         MultiHeadAttention(2, attention_axes=(0,))
+    with pytest.raises(ValueError, match="all three axes"):
+        MultiHeadAttention(2, attention_axes=(2, 3), causal=True)
+    with pytest.raises(ValueError, match="causal=True"):
+        MultiHeadAttention(2, sparse_block_size=32)
+    with pytest.raises(ValueError, match="num_heads must be >= 1"):
+        MultiHeadAttention(0)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         MultiHeadAttention(3)(np.zeros((1, 1, 2, 2, 8), "float32"))

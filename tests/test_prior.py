@@ -3,7 +3,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from conftest import TINY_VQVAE, count_train_step_traces, fixture_path
+from conftest import TINY_VQVAE, count_train_step_traces, fixture_path, reference_state
 from keras_videogpt import VQVAE, VideoGPT, convert, presets
 
 TINY_PRIOR = dict(latent_shape=(2, 3, 4), n_codes=16, embedding_dim=8, hidden_dim=24, heads=2,
@@ -29,8 +29,12 @@ def test_logits_shape_and_zero_init_output():
     np.testing.assert_allclose(logits.numpy(), 0.0)  # fc_out is zero-initialised
 
 
-@pytest.mark.parametrize("extra", [dict(), dict(attn_type="axial"), FRAME_COND,
-                                   dict(class_cond_dim=3)], ids=["full", "axial", "frames", "class"])
+SPARSE = dict(attn_type="sparse", sparse_block_size=4, sparse_local_blocks=1)
+
+
+@pytest.mark.parametrize("extra", [dict(), dict(attn_type="axial"), SPARSE, FRAME_COND,
+                                   dict(class_cond_dim=3)],
+                         ids=["full", "axial", "sparse", "frames", "class"])
 def test_future_codes_never_change_earlier_logits(extra):
     prior = VideoGPT(**TINY_PRIOR, **extra)
     randomize_output(prior)
@@ -48,6 +52,39 @@ def test_future_codes_never_change_earlier_logits(extra):
         np.testing.assert_allclose(out[:, :pos + 1], base[:, :pos + 1], atol=1e-5)
         if pos < 23:  # the next position does see the changed code
             assert not np.allclose(out[:, pos + 1], base[:, pos + 1])
+
+
+def dependency_matrix(prior, seed):
+    """`[L, L]` bool: logit i changes (max |change| > 1e-6) when code j alone changes."""
+    rng = np.random.default_rng(seed)
+    length = int(np.prod(prior.latent_shape))
+    codes = rng.integers(0, prior.n_codes, (1, length)).astype("int32")
+    base = prior(codes.reshape((1,) + prior.latent_shape)).numpy().reshape(length, -1)
+    deps = np.zeros((length, length), bool)
+    for j in range(length):
+        changed = codes.copy()
+        changed[0, j] = (changed[0, j] + rng.integers(1, prior.n_codes)) % prior.n_codes
+        out = prior(changed.reshape((1,) + prior.latent_shape)).numpy().reshape(length, -1)
+        deps[:, j] = np.abs(out - base).max(-1) > 1e-6
+    return deps
+
+
+@pytest.mark.parametrize("layers", [1, 4])
+def test_causal_axial_prior_sees_every_earlier_code_and_no_later_one(layers):
+    # One block already conditions each code on all earlier ones (see
+    # keras_videogpt.layers.causal_axial); 4 checks that depth keeps it so.
+    shape = (3, 4, 5)
+    expected = np.tri(60, k=-1, dtype=bool)  # logit i depends on code j iff j < i
+    for seed in range(3):
+        keras.utils.set_random_seed(seed)
+        prior = VideoGPT(latent_shape=shape, n_codes=16, embedding_dim=8, hidden_dim=24,
+                         heads=2, layers=layers, dropout=0.0, attn_dropout=0.0,
+                         attn_type="axial")
+        randomize_output(prior, seed)
+        deps = dependency_matrix(prior, seed)
+        assert not (deps & ~expected).any(), f"later codes leak (seed {seed})"
+        assert deps[expected].all(), (f"{(~deps[expected]).sum()} of {expected.sum()} earlier "
+                                      f"codes are unseen (seed {seed})")
 
 
 def test_conditioning_changes_the_logits():
@@ -110,8 +147,11 @@ def test_bad_configs_are_refused():
         VideoGPT(**dict(TINY_PRIOR, hidden_dim=20))
     with pytest.raises(ValueError, match="divisible by heads"):
         VideoGPT(**dict(TINY_PRIOR, hidden_dim=21, heads=2))
-    with pytest.raises(ValueError, match="attn_type"):
-        VideoGPT(**TINY_PRIOR, attn_type="sparse")
+    with pytest.raises(ValueError, match=r"Unknown attn_type 'local'; choose one of \('full', "
+                                         r"'sparse', 'axial'\)"):
+        VideoGPT(**TINY_PRIOR, attn_type="local")
+    with pytest.raises(ValueError, match="cannot cut the latent \\(3, 4, 5\\) into blocks of 32"):
+        VideoGPT(**dict(TINY_PRIOR, latent_shape=(3, 4, 5)), attn_type="sparse")
     with pytest.raises(ValueError, match="frame_shape"):
         VideoGPT(**TINY_PRIOR, n_cond_frames=1)
     with pytest.raises(ValueError, match="Unknown prior preset"):
@@ -132,10 +172,19 @@ def test_from_vqvae_copies_codebook_and_latent():
         prior.set_codebook(np.zeros((3, 3)))
 
 
-def test_bair_preset_matches_the_paper():
-    config = presets.prior_config("bair")
-    assert (config["hidden_dim"], config["heads"], config["layers"], config["dropout"],
-            config["attn_dropout"], config["n_cond_frames"]) == (576, 4, 8, 0.2, 0.3, 1)
+def test_presets_match_the_released_priors():
+    bair = presets.prior_config("bair")  # bair_gpt: the paper's Table A.2, sparse, 1 frame
+    assert (bair["hidden_dim"], bair["heads"], bair["layers"], bair["dropout"],
+            bair["attn_dropout"], bair["attn_type"], bair["n_cond_frames"]) == (
+                576, 4, 16, 0.2, 0.3, "sparse", 1)
+    ucf = presets.prior_config("ucf101_uncond")  # ucf101_uncond_gpt
+    assert (ucf["attn_type"], ucf.get("n_cond_frames", 0), ucf.get("class_cond_dim")) == (
+        "sparse", 0, None)
+    assert presets.prior_config("ucf101")["class_cond_dim"] == 101
+    # Both latents (4x32x32) split into the sparse layout's blocks of 32.
+    vqvae = VQVAE(**presets.vqvae_config("bair_stride4x2x2"))
+    prior = VideoGPT.from_vqvae(vqvae, **dict(bair, layers=1, resnet_blocks=(1, 1, 1, 1)))
+    assert prior.blocks[0].attn.layout.block_shape == (4, 32)
 
 
 # --------------------------------------------------------------- reference parity
@@ -159,6 +208,32 @@ def test_reference_teacher_forced_logits(reference_prior):
     np.testing.assert_allclose(logits, data["logits"], atol=1e-4)
     loss = float(prior.compute_prior_loss(logits, codes))
     assert loss == pytest.approx(float(data["loss"]), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def reference_vqvae():
+    return convert.vqvae_from_reference(fixture_path("reference", "vqvae_tiny.npz"),
+                                        downsample=(4, 4, 4), sequence_length=16, resolution=64)
+
+
+@pytest.mark.parametrize("name", ["gpt_frame_cond", "gpt_class_cond", "gpt_sparse"])
+def test_reference_conditioned_and_sparse_priors(reference_vqvae, name):
+    """Only `heads` is passed: attention, frames and classes are read off the weights."""
+    path = fixture_path("reference", f"{name}.npz")
+    data = dict(np.load(path))
+    prior = convert.prior_from_reference(reference_state(path), reference_vqvae,
+                                         heads=int(data["config"][1]))
+    class_dim = int(data["class_cond_dim"])
+    assert prior.attn_type == str(data["attn_type"])
+    assert prior.n_cond_frames == int(data["n_cond_frames"])
+    assert prior.class_cond_dim == (None if class_dim < 0 else class_dim)
+    batch = {"codes": data["codes"].astype("int32")}
+    video = np.transpose(data["video"], (0, 2, 3, 4, 1))  # channels last
+    if prior.n_cond_frames:
+        batch["cond_frames"] = video[:, :prior.n_cond_frames]
+    if prior.class_cond_dim:
+        batch["label"] = data["label"]
+    np.testing.assert_allclose(prior(batch).numpy(), data["logits"], atol=1e-4)
 
 
 def test_reference_epsilon_matters(reference_prior):

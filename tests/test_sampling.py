@@ -5,8 +5,11 @@ from conftest import TINY_VQVAE
 from keras_videogpt import VQVAE, VideoGPT, sampling
 from test_prior import FRAME_COND, TINY_PRIOR, randomize_output
 
-VARIANTS = {"full": {}, "axial": dict(attn_type="axial"), "frames": FRAME_COND,
-            "class": dict(class_cond_dim=3)}
+SPARSE = dict(attn_type="sparse", sparse_block_size=4, sparse_local_blocks=1)
+VARIANTS = {"full": {}, "axial": dict(attn_type="axial"), "sparse": SPARSE,
+            "frames": FRAME_COND, "class": dict(class_cond_dim=3),
+            "axial_frames": dict(attn_type="axial", **FRAME_COND),
+            "axial_class": dict(attn_type="axial", class_cond_dim=3)}
 
 
 def conditions(extra, batch):

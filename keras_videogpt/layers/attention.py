@@ -1,9 +1,10 @@
-"""Multi-head attention over video grids: full or axial, causal or not, self or cross.
+"""Multi-head attention over video grids: full, sparse or axial; causal or not; self or cross.
 
 The same layer serves the VQ-VAE's axial blocks, the prior's causal
-self-attention and its cross-attention to the conditioning frames. For the
-compiled sampler it also has a single-position `decode_*` path that reads
-keys and values from a static-shape cache.
+self-attention (full, strided block-sparse, or causal axial) and its
+cross-attention to the conditioning frames. For the compiled sampler it also
+has a single-position `decode_*` path that reads keys and values from a
+static-shape cache.
 """
 
 import keras
@@ -11,7 +12,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_videogpt.layers.conv import torch_default_initializer
+from keras_videogpt.layers import causal_axial
+from keras_videogpt.layers.sparse_layout import StridedSparseLayout
 
 # einsum equations for attention along one axis of [B, T, H, W, heads, d].
 # The scores' last two dims are (query position, key position) on that axis.
@@ -38,18 +40,35 @@ class MultiHeadAttention(keras.layers.Layer):
     bias; the output projection has one. Scores are divided by
     `sqrt(head_dim)` and the softmax runs in float32.
 
+    Patterns of self-attention:
+    - full (`attention_axes=None`): every position, in raster order (T, then
+      H, then W); causal if `causal`.
+    - strided block-sparse (`sparse_block_size` set, causal only): the
+      reference's layout (see `StridedSparseLayout`). Only the blocks a query
+      may see are gathered and computed, in training and in decoding. As in
+      the reference, no dropout is applied to its attention probabilities.
+    - axial, not causal (`attention_axes` a tuple of grid axes, 1 = T,
+      2 = H, 3 = W): the SUM of separate attentions along each axis, sharing
+      the projections (the VQ-VAE's blocks use one axis per layer).
+    - causal axial (`attention_axes=(1, 2, 3)`, `causal=True`): one softmax
+      over the row so far, the whole rows above and the whole frames before,
+      so every position sees all earlier positions at O(T + H + W) keys each
+      (see `keras_videogpt.layers.causal_axial`).
+
     Args:
         num_heads: number of heads.
-        attention_axes: `None` for full attention over all positions in
-            raster order (T, then H, then W). A tuple of grid axes
-            (1 = T, 2 = H, 3 = W) for axial attention: the SUM of separate
-            attentions along each axis, sharing the projections.
-        causal: if True, a position attends only to itself and to positions
-            before it in raster order (for axial attention: earlier along the
-            axis, which is also earlier in raster order).
-        dropout: dropout rate on the attention probabilities (training only).
+        attention_axes: `None` for full (or sparse) attention, else a tuple
+            of grid axes from (1, 2, 3).
+        causal: a position attends only to positions up to itself in raster
+            order.
+        dropout: dropout rate on the attention probabilities (training only;
+            not applied by sparse attention).
         num_layers: the transformer depth, used only to scale the output
             projection's initialisation as the reference does.
+        sparse_block_size: positions per block of strided sparse attention
+            (32 in the reference), or None for dense attention.
+        sparse_local_blocks: earlier blocks each block sees locally (4 in the
+            reference).
 
     Call arguments:
         query: `[B, T, H, W, C_q]`.
@@ -58,28 +77,48 @@ class MultiHeadAttention(keras.layers.Layer):
         training: enables dropout.
 
     Example:
-    >>> attn = MultiHeadAttention(num_heads=2, attention_axes=(1, 2, 3))
+    >>> attn = MultiHeadAttention(num_heads=2, attention_axes=(1, 2, 3), causal=True)
     >>> attn(keras.ops.ones((1, 2, 4, 4, 8))).shape
     (1, 2, 4, 4, 8)
     """
 
     def __init__(self, num_heads, attention_axes=None, causal=False, dropout=0.0,
-                 num_layers=1, **kwargs):
+                 num_layers=1, sparse_block_size=None, sparse_local_blocks=4, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = int(num_heads)
+        if self.num_heads < 1:
+            raise ValueError(f"num_heads must be >= 1; got {num_heads}.")
         if attention_axes is not None:
             attention_axes = tuple(int(a) for a in attention_axes)
             if not attention_axes or any(a not in (1, 2, 3) for a in attention_axes):
                 raise ValueError(
                     "`attention_axes` must be None (full attention) or a tuple of "
                     f"grid axes from (1, 2, 3) for T, H, W; got {attention_axes}.")
+            if causal and sorted(attention_axes) != [1, 2, 3]:
+                raise ValueError("Causal axial attention attends along all three axes: "
+                                 f"attention_axes must be (1, 2, 3); got {attention_axes}.")
         self.attention_axes = attention_axes
         self.causal = bool(causal)
         self.dropout = float(dropout)
         self.num_layers = int(num_layers)
+        self.sparse_block_size = None if sparse_block_size is None else int(sparse_block_size)
+        self.sparse_local_blocks = int(sparse_local_blocks)
+        if self.sparse_block_size is not None and (attention_axes is not None or not causal):
+            raise ValueError("Sparse attention is the reference's causal strided layout: it "
+                             "needs causal=True and attention_axes=None.")
         self._dropout = keras.layers.Dropout(self.dropout)
 
+    @property
+    def pattern(self):
+        """`"full"`, `"sparse"`, `"axial"` (not causal) or `"causal_axial"`."""
+        if self.sparse_block_size is not None:
+            return "sparse"
+        if self.attention_axes is None:
+            return "full"
+        return "causal_axial" if self.causal else "axial"
+
     def build(self, query_shape, value_shape=None):
+        cross = value_shape is not None
         value_shape = query_shape if value_shape is None else value_shape
         dim_q, dim_kv = int(query_shape[-1]), int(value_shape[-1])
         for name, dim in (("query", dim_q), ("value", dim_kv)):
@@ -89,7 +128,13 @@ class MultiHeadAttention(keras.layers.Layer):
         if self.attention_axes is not None and tuple(query_shape[1:4]) != tuple(value_shape[1:4]):
             raise ValueError("Axial attention needs keys on the same grid as the "
                              f"queries; got {query_shape} and {value_shape}.")
+        if cross and self.pattern == "sparse":
+            raise ValueError("Sparse attention is self-attention only, as in the reference.")
         self.grid_shape = tuple(query_shape[1:4])
+        self.layout = None
+        if self.pattern == "sparse":
+            self.layout = StridedSparseLayout(self.grid_shape, self.sparse_block_size,
+                                              self.sparse_local_blocks)
         self.key_dim = dim_q // self.num_heads
         self.value_dim = dim_kv // self.num_heads
         n = self.num_heads
@@ -114,8 +159,9 @@ class MultiHeadAttention(keras.layers.Layer):
             initializer=keras.initializers.RandomUniform(
                 -1.0 / np.sqrt(n * self.value_dim), 1.0 / np.sqrt(n * self.value_dim)))
 
-    # ------------------------------------------------------------------ full
-    def _softmax(self, scores, mask, training):
+    # ------------------------------------------------------------- softmax
+    def _probs(self, scores, mask):
+        """Scaled, masked softmax over the last axis, in float32, back in the scores' dtype."""
         dtype = scores.dtype
         scores = ops.cast(scores, "float32") / np.sqrt(self.key_dim).astype("float32")
         if mask is not None:
@@ -125,17 +171,26 @@ class MultiHeadAttention(keras.layers.Layer):
         shape = ops.shape(scores)
         keys = scores.shape[-1] if scores.shape[-1] is not None else shape[-1]
         probs = ops.softmax(ops.reshape(scores, (-1, keys)), axis=-1)
-        probs = ops.cast(ops.reshape(probs, shape), dtype)
-        return self._dropout(probs, training=training)
+        return ops.cast(ops.reshape(probs, shape), dtype)
 
+    def _softmax(self, scores, mask, training):
+        return self._dropout(self._probs(scores, mask), training=training)
+
+    # ------------------------------------------------------------- forward
     def call(self, query, value=None, training=None):
         value = query if value is None else value
         # Explicit subscripts: TF's gradient of an ellipsis einsum is ~100x slower.
         q = ops.einsum("bthwc,cnd->bthwnd", query, self.query_kernel)
         k = ops.einsum("bthwc,cnd->bthwnd", value, self.key_kernel)
         v = ops.einsum("bthwc,cnd->bthwnd", value, self.value_kernel)
-        if self.attention_axes is None:
+        pattern = self.pattern
+        if pattern == "full":
             out = self._full(q, k, v, training)
+        elif pattern == "sparse":
+            out = self._sparse(q, k, v)
+        elif pattern == "causal_axial":
+            out = causal_axial.attend(q, k, v, self._probs,
+                                      lambda p: self._dropout(p, training=training))
         else:
             out = 0
             for axis in self.attention_axes:
@@ -158,14 +213,27 @@ class MultiHeadAttention(keras.layers.Layer):
         out = ops.einsum("bnlm,bmnd->blnd", probs, v)
         return ops.reshape(out, (b, *grid, self.num_heads, self.value_dim))
 
+    def _sparse(self, q, k, v):
+        """Block-sparse attention: each query block against its gathered key blocks only."""
+        layout = self.layout
+        nb, bs = layout.num_blocks, layout.block_size
+        table, _ = layout.block_table()
+        b = ops.shape(q)[0]
+        n = self.num_heads
+        q = ops.reshape(q, (b, nb, bs, n, self.key_dim))
+        k = ops.take(ops.reshape(k, (b, nb, bs, n, self.key_dim)), table, axis=1)
+        v = ops.take(ops.reshape(v, (b, nb, bs, n, self.value_dim)), table, axis=1)
+        width = table.shape[1] * bs
+        k = ops.reshape(k, (b, nb, width, n, self.key_dim))
+        v = ops.reshape(v, (b, nb, width, n, self.value_dim))
+        scores = ops.einsum("brqnd,brknd->brnqk", q, k)
+        probs = self._probs(scores, layout.gathered_mask()[:, None])
+        out = ops.einsum("brnqk,brknd->brqnd", probs, v)
+        return ops.reshape(out, (b, *self.grid_shape, n, self.value_dim))
+
     def _along(self, axis, q, k, v, training):
         score_eq, out_eq = _AXIAL_EQUATIONS[axis]
-        scores = ops.einsum(score_eq, q, k)
-        mask = None
-        if self.causal:
-            size = q.shape[axis]
-            mask = np.tril(np.ones((size, size), dtype=bool))
-        probs = self._softmax(scores, mask, training)
+        probs = self._softmax(ops.einsum(score_eq, q, k), None, training)
         return ops.einsum(out_eq, probs, v)
 
     # ---------------------------------------------------------------- decode
@@ -178,15 +246,22 @@ class MultiHeadAttention(keras.layers.Layer):
         return k, v
 
     def empty_cache(self, batch_size, dtype="float32"):
-        """Zeroed self-attention cache for the whole grid: `(k, v)`, `[B, heads, L, d]` each.
+        """The zeroed decode cache for the whole grid: a tuple of `[B, heads, L, d]` tensors.
 
-        Positions run along the third axis, so that one decode step reads the
-        cache with a batched matrix-vector product (no transposed copy) and
-        writes its row in place with `tensor_scatter_nd_update`.
+        `(keys, values)` for full and sparse attention; causal axial attention
+        also keeps the queries and the row and frame values of completed rows
+        and frames. Positions run along the third axis, so that one decode
+        step reads the cache with a batched matrix-vector product (no
+        transposed copy) and writes its row in place with
+        `tensor_scatter_nd_update`.
         """
+        if self.pattern == "axial":
+            raise ValueError("Non-causal axial attention cannot be decoded position by position.")
         length = int(np.prod(self.grid_shape))
         shape_k = (batch_size, self.num_heads, length, self.key_dim)
         shape_v = (batch_size, self.num_heads, length, self.value_dim)
+        if self.pattern == "causal_axial":
+            return tuple(ops.zeros(s, dtype) for s in (shape_k, shape_k, shape_v, shape_v, shape_v))
         return ops.zeros(shape_k, dtype), ops.zeros(shape_v, dtype)
 
     @staticmethod
@@ -197,62 +272,65 @@ class MultiHeadAttention(keras.layers.Layer):
         where = tf.stack([b, n, tf.fill(shape[:2], tf.cast(index, tf.int32))], -1)
         return tf.tensor_scatter_nd_update(cache, where, row)
 
-    def _attend_cache(self, q, cache_k, cache_v, masks):
-        """Attention of one query per head `[B, heads, d]` over `[B, heads, L, d]` caches."""
-        scores = tf.linalg.matvec(cache_k, q)  # [B, heads, L]
-        out = 0
-        for mask in masks:
-            probs = self._softmax(scores, mask, training=False)
-            out = out + tf.linalg.matvec(cache_v, probs, transpose_a=True)
-        return out
+    def _attend_cache(self, q, cache_k, cache_v, mask):
+        """Attention of one query per head `[B, heads, d]` over `[B, heads, M, d]` caches."""
+        probs = self._probs(tf.linalg.matvec(cache_k, q), mask)
+        return tf.linalg.matvec(cache_v, probs, transpose_a=True)
 
-    def _decode_mask(self, index):
-        """Which cached positions the query at raster `index` may see, per axis."""
-        length = int(np.prod(self.grid_shape))
-        positions = ops.arange(length, dtype="int32")
-        if self.attention_axes is None:
-            return [positions <= index]
-        coords = ops.convert_to_tensor(raster_coordinates(self.grid_shape))
-        here = ops.take(coords, index, axis=0)
-        masks = []
-        for axis in self.attention_axes:
-            a = axis - 1
-            others = [i for i in range(3) if i != a]
-            same_line = ops.all(ops.take(coords, others, axis=1)
-                                == ops.take(here, others, axis=0), axis=1)
-            before = coords[:, a] <= here[a]
-            masks.append(ops.logical_and(same_line, before))
-        return masks
+    def _decode_sparse(self, q, cache_k, cache_v, index):
+        """Reads only the key blocks that the query's block may see."""
+        layout = self.layout
+        bs = layout.block_size
+        table, valid = layout.block_table()
+        row = index // bs
+        blocks = tf.gather(tf.constant(table), row)                          # [K]
+        positions = tf.reshape(blocks[:, None] * bs + tf.range(bs)[None], [-1])
+        ok = tf.reshape(tf.repeat(tf.gather(tf.constant(valid), row), bs), [-1])
+        mask = tf.logical_and(ok, positions <= index)
+        keys = tf.gather(cache_k, positions, axis=2)
+        values = tf.gather(cache_v, positions, axis=2)
+        return self._attend_cache(q, keys, values, mask)
 
-    def decode_self(self, query, cache_k, cache_v, index):
+    def decode_self(self, query, cache, index):
         """One causal self-attention step at raster position `index`.
 
         Args:
             query: `[B, C]`, the normalised input at this position.
-            cache_k, cache_v: `[B, heads, L, d]` caches; position `index` is written.
+            cache: the tuple from `empty_cache` (or a previous step).
             index: int32 scalar tensor.
 
         Returns:
-            `(output [B, C], cache_k, cache_v)`.
+            `(output [B, C], cache)`.
         """
         q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
         k = ops.einsum("bc,cnd->bnd", query, self.key_kernel)
         v = ops.einsum("bc,cnd->bnd", query, self.value_kernel)
-        cache_k = self._write_row(cache_k, index, k)
-        cache_v = self._write_row(cache_v, index, v)
-        out = self._attend_cache(q, cache_k, cache_v, self._decode_mask(index))
+        if self.pattern == "causal_axial":
+            out, cache = causal_axial.decode(q, k, v, cache, index, self.grid_shape,
+                                             self._probs)
+        else:
+            cache_k = self._write_row(cache[0], index, k)
+            cache_v = self._write_row(cache[1], index, v)
+            cache = (cache_k, cache_v)
+            if self.pattern == "sparse":
+                out = self._decode_sparse(q, cache_k, cache_v, index)
+            else:
+                length = int(np.prod(self.grid_shape))
+                out = self._attend_cache(q, cache_k, cache_v,
+                                         ops.arange(length, dtype="int32") <= index)
         y = ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
-        return y, cache_k, cache_v
+        return y, cache
 
     def decode_cross(self, query, cache_k, cache_v):
         """One cross-attention step against precomputed `[B, heads, M, d]` keys/values."""
         q = ops.einsum("bc,cnd->bnd", query, self.query_kernel)
-        out = self._attend_cache(q, cache_k, cache_v, [None])
+        out = self._attend_cache(q, cache_k, cache_v, None)
         return ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
 
     def get_config(self):
         config = super().get_config()
         config.update(num_heads=self.num_heads, attention_axes=self.attention_axes,
                       causal=self.causal, dropout=self.dropout,
-                      num_layers=self.num_layers)
+                      num_layers=self.num_layers, sparse_block_size=self.sparse_block_size,
+                      sparse_local_blocks=self.sparse_local_blocks)
         return config

@@ -7,6 +7,9 @@ from keras_videogpt.layers.attention import MultiHeadAttention
 from keras_videogpt.layers.norm import LayerNorm
 
 
+ATTN_TYPES = ("full", "sparse", "axial")
+
+
 def gelu2(x):
     """The reference's GELU approximation, `x * sigmoid(1.702 x)`."""
     return x * ops.sigmoid(1.702 * x)
@@ -19,28 +22,39 @@ class TransformerBlock(keras.layers.Layer):
     Args:
         heads: attention heads.
         num_layers: depth of the whole stack (scales the output init).
-        attn_type: `"full"` or `"axial"` causal self-attention.
+        attn_type: causal self-attention: `"full"`, `"sparse"` (the
+            reference's strided block-sparse layout) or `"axial"` (causal
+            axial attention that sees the whole past).
         dropout: residual dropout after each sub-block.
-        attn_dropout: dropout on self-attention probabilities.
+        attn_dropout: dropout on self-attention probabilities; sparse
+            attention ignores it, as the reference does.
+        sparse_block_size, sparse_local_blocks: the sparse layout (32 and 4
+            in the reference).
         cross_attention: add cross-attention to a conditioning encoding.
         cond_dim: width of a class/action vector for conditional LayerNorms.
         reference_epsilon: the reference's LayerNorm epsilon placement.
     """
 
     def __init__(self, heads, num_layers=1, attn_type="full", dropout=0.0, attn_dropout=0.0,
-                 cross_attention=False, cond_dim=None, reference_epsilon=False, **kwargs):
+                 cross_attention=False, cond_dim=None, reference_epsilon=False,
+                 sparse_block_size=32, sparse_local_blocks=4, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.num_layers, self.attn_type = int(heads), int(num_layers), attn_type
         self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
         self.cross_attention, self.cond_dim = bool(cross_attention), cond_dim
         self.reference_epsilon = bool(reference_epsilon)
-        if attn_type not in ("full", "axial"):
-            raise ValueError(f"attn_type must be 'full' or 'axial'; got '{attn_type}'.")
+        self.sparse_block_size = int(sparse_block_size)
+        self.sparse_local_blocks = int(sparse_local_blocks)
+        if attn_type not in ATTN_TYPES:
+            raise ValueError(f"Unknown attn_type '{attn_type}'; choose one of {ATTN_TYPES}.")
         norm = dict(cond_dim=cond_dim, reference_epsilon=reference_epsilon)
         self.attn_norm = LayerNorm(**norm, name="attn_norm")
+        sparse = attn_type == "sparse"
         self.attn = MultiHeadAttention(
-            heads, attention_axes=None if attn_type == "full" else (1, 2, 3), causal=True,
-            dropout=attn_dropout, num_layers=num_layers, name="attn")
+            heads, attention_axes=(1, 2, 3) if attn_type == "axial" else None, causal=True,
+            dropout=0.0 if sparse else attn_dropout, num_layers=num_layers,
+            sparse_block_size=self.sparse_block_size if sparse else None,
+            sparse_local_blocks=self.sparse_local_blocks, name="attn")
         if self.cross_attention:
             self.cross_norm = LayerNorm(**norm, name="cross_norm")
             self.cross_attn = MultiHeadAttention(heads, num_layers=num_layers, name="cross_attn")
@@ -70,19 +84,20 @@ class TransformerBlock(keras.layers.Layer):
             x = x + self.drop(self.cross_attn(h, frames, training=training), training=training)
         return x + self.drop(self.mlp(self.mlp_norm(x, cond)), training=training)
 
-    def decode(self, x, cache_k, cache_v, index, cond=None, cross_kv=None):
-        """One position `[B, C]` through the block, reading and writing the KV cache."""
-        h, cache_k, cache_v = self.attn.decode_self(self.attn_norm(x, cond), cache_k, cache_v,
-                                                    index)
+    def decode(self, x, cache, index, cond=None, cross_kv=None):
+        """One position `[B, C]` through the block, reading and writing its attention cache."""
+        h, cache = self.attn.decode_self(self.attn_norm(x, cond), cache, index)
         x = x + h
         if self.cross_attention:
             x = x + self.cross_attn.decode_cross(self.cross_norm(x, cond), *cross_kv)
-        return x + self.mlp(self.mlp_norm(x, cond)), cache_k, cache_v
+        return x + self.mlp(self.mlp_norm(x, cond)), cache
 
     def get_config(self):
         config = super().get_config()
         config.update(heads=self.heads, num_layers=self.num_layers, attn_type=self.attn_type,
                       dropout=self.dropout, attn_dropout=self.attn_dropout,
                       cross_attention=self.cross_attention, cond_dim=self.cond_dim,
-                      reference_epsilon=self.reference_epsilon)
+                      reference_epsilon=self.reference_epsilon,
+                      sparse_block_size=self.sparse_block_size,
+                      sparse_local_blocks=self.sparse_local_blocks)
         return config

@@ -8,10 +8,10 @@ import tensorflow as tf
 from keras import ops
 
 from keras_videogpt import distribute, validation
-from keras_videogpt.layers.attention import raster_coordinates
 from keras_videogpt.layers.norm import LayerNorm
 from keras_videogpt.layers.position import BroadcastPositionEmbedding, RightShift
-from keras_videogpt.prior.block import TransformerBlock
+from keras_videogpt.layers.sparse_layout import StridedSparseLayout
+from keras_videogpt.prior.block import ATTN_TYPES, TransformerBlock
 from keras_videogpt.prior.resnet import ResNet3D, encoded_shape
 
 LN2 = math.log(2.0)
@@ -62,7 +62,13 @@ class VideoGPT(keras.Model):
         layers: transformer blocks.
         dropout: residual dropout.
         attn_dropout: attention-probability dropout.
-        attn_type: `"full"` or `"axial"` (both causal).
+        attn_type: causal self-attention: `"full"`; `"sparse"`, the
+            reference's strided block-sparse layout (its released `bair_gpt`
+            and `ucf101_uncond_gpt` use it; see `StridedSparseLayout`); or
+            `"axial"`, causal axial attention in which every code still sees
+            all earlier codes (see `keras_videogpt.layers.causal_axial`).
+        sparse_block_size, sparse_local_blocks: the sparse layout's block size
+            and local blocks (32 and 4, the reference's).
         n_cond_frames: conditioning frames (0 for none).
         frame_shape: `(H, W)` of the conditioning frames.
         class_cond_dim: width of the class/action vector, or None.
@@ -83,7 +89,8 @@ class VideoGPT(keras.Model):
                  dropout=0.2, attn_dropout=0.3, attn_type="full", n_cond_frames=0,
                  frame_shape=None, class_cond_dim=None, resnet_blocks=(3, 4, 6, 3),
                  resnet_width=64, resnet_dim=240, reference_epsilon=False,
-                 gradient_checkpointing=False, **kwargs):
+                 gradient_checkpointing=False, sparse_block_size=32, sparse_local_blocks=4,
+                 **kwargs):
         super().__init__(**kwargs)
         self.latent_shape = tuple(int(s) for s in latent_shape)
         if len(self.latent_shape) != 3:
@@ -97,7 +104,14 @@ class VideoGPT(keras.Model):
             raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by heads "
                              f"({self.heads}).")
         self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
+        if attn_type not in ATTN_TYPES:
+            raise ValueError(f"Unknown attn_type '{attn_type}'; choose one of {ATTN_TYPES}.")
         self.attn_type = attn_type
+        self.sparse_block_size = int(sparse_block_size)
+        self.sparse_local_blocks = int(sparse_local_blocks)
+        if attn_type == "sparse":  # a latent the layout cannot split fails here, by name
+            StridedSparseLayout(self.latent_shape, self.sparse_block_size,
+                                self.sparse_local_blocks)
         self.n_cond_frames = int(n_cond_frames)
         self.frame_shape = None if frame_shape is None else tuple(int(s) for s in frame_shape)
         if self.n_cond_frames and self.frame_shape is None:
@@ -121,7 +135,9 @@ class VideoGPT(keras.Model):
             TransformerBlock(self.heads, self.num_layers, attn_type, self.dropout,
                              self.attn_dropout, cross_attention=self.n_cond_frames > 0,
                              cond_dim=self.class_cond_dim,
-                             reference_epsilon=self.reference_epsilon, name=f"block_{i}")
+                             reference_epsilon=self.reference_epsilon,
+                             sparse_block_size=self.sparse_block_size,
+                             sparse_local_blocks=self.sparse_local_blocks, name=f"block_{i}")
             for i in range(self.num_layers)]
         self.norm = LayerNorm(cond_dim=self.class_cond_dim,
                               reference_epsilon=self.reference_epsilon, name="norm")
@@ -264,14 +280,15 @@ class VideoGPT(keras.Model):
         h = self.fc_in(ops.cast(emb, self.compute_dtype))
         start = ops.broadcast_to(ops.cast(self.right_shift.start, h.dtype), ops.shape(h))
         h = ops.where(index == 0, start, h)
-        coords = ops.take(ops.convert_to_tensor(raster_coordinates(self.latent_shape)), index,
-                          axis=0)
+        coords = ops.stack([index // (self.latent_shape[1] * self.latent_shape[2]),
+                            (index // self.latent_shape[2]) % self.latent_shape[1],
+                            index % self.latent_shape[2]])
         h = h + ops.cast(self.position.embedding_at(coords), h.dtype)[None]
         new_caches = []
         for i, block in enumerate(self.blocks):
-            h, k, v = block.decode(h, *caches[i], index, vector,
-                                   None if cross is None else cross[i])
-            new_caches.append((k, v))
+            h, cache = block.decode(h, caches[i], index, vector,
+                                    None if cross is None else cross[i])
+            new_caches.append(cache)
         return ops.cast(self.fc_out(self.norm(h, vector)), "float32"), new_caches
 
     # ----------------------------------------------------------- training
@@ -322,5 +339,7 @@ class VideoGPT(keras.Model):
             class_cond_dim=self.class_cond_dim, resnet_blocks=self.resnet_blocks,
             resnet_width=self.resnet_width, resnet_dim=self.resnet_dim,
             reference_epsilon=self.reference_epsilon,
-            gradient_checkpointing=self.gradient_checkpointing)
+            gradient_checkpointing=self.gradient_checkpointing,
+            sparse_block_size=self.sparse_block_size,
+            sparse_local_blocks=self.sparse_local_blocks)
         return config

@@ -40,9 +40,12 @@ class Conv3D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
 class ResidualUnit(keras.layers.Layer):
-    """conv3-LN-ReLU-conv3-LN, plus a (projected) shortcut, then ReLU.
+    """conv3-LN-ReLU-conv3-LN-ReLU, plus a (projected) shortcut, then ReLU.
 
     Norms are channel LayerNorms (eps 1e-5), as in the reference's 3D ResNet.
+    The reference applies ReLU after both norms of the residual branch and
+    again after the sum (only the projection's norm has none); without the
+    second one a converted checkpoint computes other features.
     """
 
     def __init__(self, filters, strides=(1, 1, 1), projection=False, **kwargs):
@@ -59,7 +62,7 @@ class ResidualUnit(keras.layers.Layer):
     def call(self, x):
         shortcut = self.proj_norm(self.proj_conv(x)) if self.projection else x
         h = ops.relu(self.norm1(self.conv1(x)))
-        h = self.norm2(self.conv2(h))
+        h = ops.relu(self.norm2(self.conv2(h)))
         return ops.relu(h + shortcut)
 
     def get_config(self):
