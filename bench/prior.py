@@ -10,6 +10,10 @@
   the naive rate is measured over its first `--naive_tokens` tokens, as its
   cost per token is the same full forward pass at every position;
 - peak RSS.
+
+`--attention` instead compares full, sparse and causal axial attention at the
+bair latent and a long 8x32x32 one, each in its own process (train step, peak
+memory, sampling tokens/s): see `bench/attention.py`.
 """
 
 import argparse
@@ -96,7 +100,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny preset only")
     parser.add_argument("--naive_tokens", type=int, default=4)
+    parser.add_argument("--attention", action="store_true",
+                        help="compare attention types instead (bench/attention.py)")
     args = parser.parse_args()
+    if args.attention:
+        import attention
+
+        common.emit(attention.compare())
+        return
     result = {"device": "cpu"}
     tiny = make_prior("tiny", (4, 16, 16), 128, 64, (64, 64))
     result["tiny"] = {"latent": [4, 16, 16], "params": tiny.count_params(),

@@ -8,10 +8,91 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or Inf; raised by `StopOnNonFiniteLoss`."""
+
+
+class BackupError(RuntimeError):
+    """A run's backup is incomplete or damaged; raised by `RunBackup` before training."""
+
+
+def _replace(tmp, path):
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that never leaves a half-written backup, nor resumes from one.
+
+    - Writes are atomic: the weights and the epoch go to temporary files that
+      are then renamed over the backup, so a kill mid-write leaves the last
+      complete backup in place.
+    - A backup whose metadata names an epoch but whose weights are missing,
+      or whose weights or metadata cannot be read, stops the run before any
+      training, naming the file and what to do: training from random weights
+      would silently overwrite the trained model.
+    - A learning rate set anew (a plain number, not a schedule) takes effect
+      on resume. Keras restores the optimizer's learning-rate variable with
+      the weights, which would silently keep the old rate; the change is
+      logged.
+
+    Args:
+        backup_dir: the folder of `latest.weights.h5` and `training_metadata.json`.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False,
+                         double_checkpoint=False)
+
+    def _metadata(self):
+        path = self._training_metadata_path
+        try:
+            with tf.io.gfile.GFile(path) as f:
+                metadata = json.load(f)
+            return int(metadata["epoch"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise BackupError(
+                f"The backup metadata '{path}' is damaged ({type(e).__name__}: {e}). Delete the "
+                f"folder '{self.backup_dir}' and rerun with --restart to train from scratch.") from e
+
+    def on_train_begin(self, logs=None):
+        weights, meta = self._weights_path, self._training_metadata_path
+        if not tf.io.gfile.exists(meta):
+            return  # nothing to resume (weights alone, without the epoch, are never written)
+        epoch = self._metadata()
+        if not tf.io.gfile.exists(weights):
+            raise BackupError(
+                f"The backup in '{self.backup_dir}' is incomplete: '{meta}' records epoch "
+                f"{epoch}, but its weights '{weights}' are missing. Restore that file to resume, "
+                "or rerun with --restart to train from scratch (which overwrites the model).")
+        optimizer = self.model.optimizer
+        rate = getattr(optimizer, "_learning_rate", None) if optimizer is not None else None
+        wanted = float(rate.numpy()) if isinstance(rate, keras.Variable) else None
+        try:
+            self._load_model()
+        except Exception as e:  # h5py's OSError for a truncated file, ValueError for a mismatch
+            raise BackupError(
+                f"The backup weights '{weights}' cannot be read ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}). Restore the file, or rerun with "
+                "--restart to train from scratch (which overwrites the model).") from e
+        if wanted is not None:
+            restored = float(rate.numpy())
+            if not np.isclose(restored, wanted, rtol=1e-6, atol=0.0):
+                rate.assign(wanted)
+                logging.info("Resuming with learning rate %g (the backup had %g).", wanted,
+                             restored)
+
+    def _save_model(self):
+        tf.io.gfile.makedirs(self.backup_dir)
+        tmp_weights = self._weights_path[:-len(".weights.h5")] + ".partial.weights.h5"
+        self.model.save_weights(tmp_weights, overwrite=True)
+        _replace(tmp_weights, self._weights_path)
+        tmp_meta = self._training_metadata_path + ".partial"
+        with tf.io.gfile.GFile(tmp_meta, "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        _replace(tmp_meta, self._training_metadata_path)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -82,8 +163,12 @@ class BackupRandomState(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not tf.io.gfile.exists(self.path):
             return
-        with tf.io.gfile.GFile(self.path) as f:
-            saved = json.load(f)
+        try:
+            with tf.io.gfile.GFile(self.path) as f:
+                saved = json.load(f)
+        except ValueError as e:
+            raise BackupError(f"The backup's random state '{self.path}' is damaged ({e}). "
+                              f"Delete that file to resume with fresh random draws.") from e
         states = seed_states(self.model)
         resumed = getattr(self.model, "_initial_epoch", None) or 0
         if saved.get("epoch") != resumed or len(saved.get("states", [])) != len(states):

@@ -404,3 +404,30 @@ def prior_from_reference(state_dict, vqvae=None, **config):
     prior = VideoGPT.from_vqvae(vqvae, reference_epsilon=True, **merged)
     assign(prior_entries(prior), state)
     return (prior, vqvae) if return_vqvae else prior
+
+
+def convert_checkpoint(source, out_dir, **config):
+    """Converts a reference checkpoint to `.keras` files in `out_dir`.
+
+    A prior checkpoint (the released `bair_gpt.ckpt`, `ucf101_uncond_gpt.ckpt`)
+    gives `vqvae.keras` and `prior.keras`, the VQ-VAE taken from its own
+    weights; a VQ-VAE checkpoint (`bair_stride4x2x2.ckpt`, ...) gives
+    `vqvae.keras`. `config` is passed to the converter.
+
+    Returns:
+        `{"vqvae": path, "prior": path or None}`.
+    """
+    state, params = read_reference(source)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"vqvae": os.path.join(out_dir, "vqvae.keras"), "prior": None}
+    if any(k.startswith("attn_stack.") for k in state):
+        prior, vqvae = prior_from_reference(source if params else state, **config)
+        paths["prior"] = os.path.join(out_dir, "prior.keras")
+        prior.save(paths["prior"])
+    elif any(k.startswith("encoder.") for k in state):
+        vqvae = vqvae_from_reference(source if params else state, **config)
+    else:
+        raise ValueError(f"'{source}' holds neither a VideoGPT prior ('attn_stack.*') nor a "
+                         "VQ-VAE ('encoder.*') state_dict.")
+    vqvae.save(paths["vqvae"])
+    return paths

@@ -120,6 +120,24 @@ def test_fresh_process_gives_same_codes_with_stock_ops_only(plain, tmp_path):
     assert report["video_shape"] == [2, 4, 16, 16, 3]
 
 
+@pytest.mark.parametrize("attn", [dict(attn_type="axial"),
+                                  dict(attn_type="sparse", sparse_block_size=8,
+                                       sparse_local_blocks=2)], ids=["axial", "sparse"])
+def test_axial_and_sparse_priors_export_with_stock_ops(attn, tmp_path):
+    vqvae, prior = make_pair(**attn)
+    path = export_sampler(vqvae, prior, tmp_path / "m")
+    script = tmp_path / "fresh.py"
+    script.write_text(FRESH)
+    out = subprocess.run([sys.executable, str(script), path], cwd=tmp_path, env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["imported"] == [] and report["unregistered"] == []
+    assert not {"PyFunc", "PyFuncStateless", "EagerPyFunc"} & set(report["ops"])
+    expected = sampling.sample(prior, vqvae, 2, seed=[5, 6], **CONTROLS)
+    np.testing.assert_array_equal(report["codes"], expected["codes"].numpy())
+
+
 def test_saved_model_cli_shows_and_runs_sample(plain, tmp_path):
     vqvae, prior, path = plain
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

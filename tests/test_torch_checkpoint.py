@@ -162,3 +162,24 @@ def test_a_file_that_is_no_checkpoint_is_named(tmp_path):
         torch_checkpoint.load(path)
     with pytest.raises(FileNotFoundError, match="No checkpoint at"):
         torch_checkpoint.load(tmp_path / "missing.ckpt")
+
+
+def test_convert_checkpoint_writes_keras_files_that_load(tmp_path):
+    torch = require_torch()
+    import keras
+
+    path = fixture_path("reference", "gpt_sparse.npz")
+    data = dict(np.load(path))
+    state = reference_state(path)
+    state.update({"vqvae." + k: v for k, v in
+                  reference_state(fixture_path("reference", "vqvae_tiny.npz")).items()})
+    ckpt = tmp_path / "ucf101_uncond_gpt.ckpt"
+    save_lightning_checkpoint(torch, ckpt, state, reference_args(data))
+    paths = kv.convert.convert_checkpoint(ckpt, tmp_path / "out")
+    prior = keras.models.load_model(paths["prior"])
+    vqvae = keras.models.load_model(paths["vqvae"])
+    assert prior.attn_type == "sparse" and vqvae.latent_shape == prior.latent_shape
+    np.testing.assert_allclose(prior(data["codes"].astype("int32")).numpy(), data["logits"],
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="neither a VideoGPT prior"):
+        kv.convert.convert_checkpoint({"foo": np.zeros(2)}, tmp_path / "other")

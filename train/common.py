@@ -50,37 +50,111 @@ def setup(strategy="auto", tpu=None, mixed_precision=None):
     return distribute.choose_strategy(strategy, tpu)
 
 
-def check_workdir(workdir, model_config, data_config=None):
+def check_schedule(batch_size, epochs, steps_per_epoch):
+    """Refuses batch sizes, epochs and steps per epoch that are not whole numbers >= 1."""
+    for name, value in (("batch_size", batch_size), ("epochs", epochs),
+                        ("steps_per_epoch", steps_per_epoch)):
+        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
+            raise ValueError(f"--{name} must be a whole number >= 1; got {value}.")
+
+
+# Flags that may change when a run resumes (they take effect, and the change is
+# logged), and those that may not (the backup's optimizer state depends on them).
+RESUMABLE_CHANGES = ("learning_rate", "epochs", "steps_per_epoch")
+FIXED_ON_RESUME = {"mixed_precision": "the optimizer's saved state (its loss scale under "
+                                      "mixed_float16) belongs to the precision it was made with"}
+
+
+def backup_epoch(workdir):
+    """The epoch recorded in `workdir`'s backup, or None when there is no backup."""
+    path = os.path.join(workdir, "backup", "training_metadata.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    from keras_videogpt.callbacks import BackupError
+
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return int(json.load(f)["epoch"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise BackupError(f"The backup metadata '{path}' is damaged ({type(e).__name__}: {e}). "
+                          "Delete it and rerun with --restart to train from scratch.") from e
+
+
+def prepare_workdir(workdir, model_file, restart=False):
+    """Refuses to overwrite a trained model that has no backup to resume from.
+
+    With `restart`, the backup and `run.json` are removed, so the run starts
+    from scratch and overwrites `model_file`.
+    """
+    model_path = os.path.join(workdir, model_file)
+    if restart:
+        for name in ("backup", "run.json"):
+            path = os.path.join(workdir, name)
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            elif tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        return
+    if tf.io.gfile.exists(model_path) and backup_epoch(workdir) is None:
+        raise FileExistsError(
+            f"'{model_path}' holds a trained model, and '{workdir}/backup' has no backup to "
+            "resume from: training would start from random weights and overwrite it. Pass "
+            "--restart to train from scratch anyway, or use another --workdir.")
+
+
+def check_workdir(workdir, model_config, data_config=None, train_config=None):
     """Refuses a workdir that holds a run of another model, so a resume never mixes two.
 
-    The first run writes `run.json` with the model's config and the settings
-    that fix its data stream (`data_config`); later runs compare theirs to
-    it. Another model is refused; another data stream only warns, as the
-    resumed run then cannot continue the stream where it stopped.
+    The first run writes `run.json` with the model's config, the settings
+    that fix its data stream (`data_config`) and the training settings
+    (`train_config`); later runs compare theirs to it. Another model is
+    refused. Another data stream only warns, as the resumed run then cannot
+    continue the stream where it stopped. A changed learning rate, epoch
+    count or epoch length takes effect and is logged; a change that the
+    backup cannot follow (see `FIXED_ON_RESUME`) is refused. A `run.json`
+    whose run never saved a backup does not bind the next run.
     """
     path = os.path.join(workdir, "run.json")
     config = json.loads(json.dumps(model_config, default=lambda v: np.asarray(v).tolist()))
     for key in ("name", "trainable", "dtype", "synchronized_bn"):  # may change on resume
         config.pop(key, None)
-    if os.path.exists(path):
-        with open(path) as f:
-            run = json.load(f)
+    train_config = json.loads(json.dumps(train_config or {}))
+    if os.path.exists(path) and backup_epoch(workdir) is not None:
+        try:
+            with open(path) as f:
+                run = json.load(f)
+        except ValueError as e:
+            raise ValueError(f"'{path}' is damaged ({e}); rerun with --restart to start over.")
         previous = run.get("model_config", {})
         changed = sorted(k for k in set(config) | set(previous)
                          if config.get(k) != previous.get(k))
         if changed:
             raise ValueError(
                 f"'{workdir}' holds a run of another model (it differs in {changed}), so its "
-                "backup cannot be resumed. Use another --workdir, or delete this one.")
+                "backup cannot be resumed. Use another --workdir, or --restart to replace it.")
         old_data = run.get("data_config")
         if data_config is not None and old_data is not None and old_data != data_config:
             logging.warning("The data settings differ from the first run in '%s' (%s, was %s): "
                             "training resumes, but not at the same place in the data.",
                             workdir, data_config, old_data)
+        old_train = run.get("train_config") or {}
+        for key, why in FIXED_ON_RESUME.items():
+            if key in old_train and key in train_config and old_train[key] != train_config[key]:
+                raise ValueError(
+                    f"--{key} was {old_train[key]} in the run being resumed in '{workdir}' and "
+                    f"cannot change mid-run ({why}). Use --{key}={old_train[key]}, or --restart.")
+        for key in RESUMABLE_CHANGES:
+            if key in old_train and key in train_config and old_train[key] != train_config[key]:
+                logging.info("Resuming with --%s=%s (the run had %s).", key, train_config[key],
+                             old_train[key])
+        run["train_config"] = dict(old_train, **train_config)
     else:
         os.makedirs(workdir, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump({"model_config": config, "data_config": data_config}, f, indent=2)
+        run = {"model_config": config, "data_config": data_config, "train_config": train_config}
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        json.dump(run, f, indent=2)
+    os.replace(tmp, path)
 
 
 def resume_batches(workdir, steps_per_epoch):
@@ -92,12 +166,7 @@ def resume_batches(workdir, steps_per_epoch):
     the resumed run where the stopped one was, rather than showing it the
     first batches again.
     """
-    path = os.path.join(workdir, "backup", "training_metadata.json")
-    if not tf.io.gfile.exists(path):
-        return 0
-    with tf.io.gfile.GFile(path) as f:
-        epoch = int(json.load(f).get("epoch", 0))
-    return epoch * int(steps_per_epoch)
+    return (backup_epoch(workdir) or 0) * int(steps_per_epoch)
 
 
 def fit_callbacks(workdir, checkpoint_name, strategy=None):
@@ -109,14 +178,14 @@ def fit_callbacks(workdir, checkpoint_name, strategy=None):
     Under MultiWorkerMirroredStrategy only the chief writes to `workdir`;
     the other workers write to temporary folders, as TF's guide prescribes.
     """
-    from keras_videogpt.callbacks import BackupRandomState, StopOnNonFiniteLoss
+    from keras_videogpt.callbacks import BackupRandomState, RunBackup, StopOnNonFiniteLoss
     from keras_videogpt.distribute import worker_dir
 
     workdir = worker_dir(workdir, strategy)
     backup = os.path.join(workdir, "backup")
     callbacks = [
         StopOnNonFiniteLoss(workdir),
-        keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
+        RunBackup(backup),
         BackupRandomState(backup),
         keras.callbacks.ModelCheckpoint(os.path.join(workdir, checkpoint_name)),
     ]
@@ -140,6 +209,8 @@ def define_scale_flags(flags):
                       "Keras dtype policy (bf16 for TPU, fp16 with loss scaling for GPU).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (TPU: always).")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_bool("restart", False, "Train from scratch even if --workdir holds a trained "
+                      "model or a backup (both are replaced).")
 
 
 def write_json(path, values):
@@ -175,7 +246,7 @@ def run(main):
         try:
             return main(argv)
         except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                RuntimeError) as e:  # includes NonFiniteLossError and a missing TPU
+                RuntimeError) as e:  # includes NonFiniteLossError, BackupError, a missing TPU
             raise app.UsageError(f"{type(e).__name__}: {e}") from None
 
     app.run(guarded)

@@ -32,7 +32,8 @@ def build_prior(preset, vqvae, **overrides):
 
 def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
                 learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
-                strategy=None, jit_compile=False, steps_per_execution=1, **overrides):
+                strategy=None, jit_compile=False, steps_per_execution=1, restart=False,
+                **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
     `batch_size` is global (divided over `strategy`'s replicas).
@@ -46,6 +47,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     from keras_videogpt.data.codes import read_codes_metadata
     from train import common
 
+    common.check_schedule(batch_size, epochs, steps_per_epoch)
     strategy = strategy or tf.distribute.get_strategy()
     if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"--batch_size {batch_size} does not divide over "
@@ -53,12 +55,15 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     vqvae = checkpoints.load_vqvae(vqvae_path)
     # Under multi-worker training only the chief writes to --workdir.
     workdir = worker_dir(workdir, strategy)
+    common.prepare_workdir(workdir, "prior.keras", restart)
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         prior = build_prior(preset, vqvae, **overrides)
     common.check_workdir(workdir, prior.get_config(), dict(
         data=codes or data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-        num_videos=num_videos, seed=seed))
+        num_videos=num_videos, seed=seed), dict(
+        learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        mixed_precision=keras.mixed_precision.global_policy().name))
     # A resumed run goes on where the stopped one was in the data.
     done = common.resume_batches(workdir, steps_per_epoch)
     if codes:
@@ -107,7 +112,8 @@ def main(argv):
         num_videos=FLAGS.num_videos, seed=FLAGS.seed, hidden_dim=FLAGS.hidden_dim,
         heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
         gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
-        jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
+        jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
+        restart=FLAGS.restart)
     logging.info("prior metrics: %s", metrics["prior"])
     print(metrics["prior"])
 
@@ -126,7 +132,8 @@ def define_flags():
     flags.DEFINE_integer("hidden_dim", None, "Override the preset's width.")
     flags.DEFINE_integer("heads", None, "Override the preset's heads.")
     flags.DEFINE_integer("layers", None, "Override the preset's depth.")
-    flags.DEFINE_enum("attn_type", None, ["full", "axial"], "Override the attention type.")
+    flags.DEFINE_enum("attn_type", None, ["full", "sparse", "axial"],
+                      "Override the attention type.")
     flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")
     flags.DEFINE_integer("num_videos", 512, "Moving MNIST clips to make.")
     flags.DEFINE_integer("seed", 0, "Random seed.")

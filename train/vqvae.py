@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 
 def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, learning_rate,
                 num_videos=512, seed=0, jit_compile=False, eval_clips=16, verbose="auto",
-                strategy=None, steps_per_execution=1):
+                strategy=None, steps_per_execution=1, restart=False):
     """Trains and evaluates; returns the model and the metrics dict.
 
     `batch_size` is global: under `strategy` each of its replicas takes
@@ -35,12 +35,14 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
     from train import common
 
     config = presets.vqvae_config(preset)  # refuses unknown presets before any work
+    common.check_schedule(batch_size, epochs, steps_per_epoch)
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
     # Under multi-worker training only the chief writes to --workdir.
     workdir = worker_dir(workdir, strategy)
     os.makedirs(workdir, exist_ok=True)
     model_path = os.path.join(workdir, "vqvae.keras")
+    common.prepare_workdir(workdir, "vqvae.keras", restart)
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ValueError(f"--batch_size {batch_size} does not divide over {replicas} replicas.")
@@ -51,7 +53,9 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
                       steps_per_execution=steps_per_execution)
     common.check_workdir(workdir, model.get_config(), dict(
         data=data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-        num_videos=num_videos, seed=seed))
+        num_videos=num_videos, seed=seed), dict(
+        learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        mixed_precision=keras.mixed_precision.global_policy().name))
     t, h, w, _ = model.video_shape
     ds = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed)
     # A resumed run goes on where the stopped one was in the data.
@@ -90,7 +94,8 @@ def main(argv):
     _, metrics = train_vqvae(FLAGS.preset, FLAGS.data, FLAGS.workdir, FLAGS.batch_size,
                              FLAGS.epochs, FLAGS.steps_per_epoch, FLAGS.learning_rate,
                              FLAGS.num_videos, FLAGS.seed, FLAGS.jit_compile, FLAGS.eval_clips,
-                             strategy=strategy, steps_per_execution=FLAGS.steps_per_execution)
+                             strategy=strategy, steps_per_execution=FLAGS.steps_per_execution,
+                             restart=FLAGS.restart)
     logging.info("VQ-VAE metrics: %s", metrics["vqvae"])
     print(metrics["vqvae"])
 

@@ -1,0 +1,137 @@
+"""Resuming never loses or overwrites work: atomic backups, damaged backups refused, changed
+flags honoured or refused, a trained model never silently overwritten."""
+
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_videogpt.callbacks import BackupError, BackupRandomState, RunBackup
+from train import common
+
+
+def small_model(learning_rate=1e-3):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")
+
+
+def fit(model, backup, epochs=2):
+    x, y = data()
+    return model.fit(x, y, batch_size=8, epochs=epochs, verbose=0,
+                     callbacks=[RunBackup(str(backup)), BackupRandomState(str(backup))])
+
+
+def test_backup_resumes_and_a_changed_learning_rate_takes_effect(tmp_path, caplog):
+    backup = tmp_path / "backup"
+    first = small_model(1e-3)
+    fit(first, backup, epochs=2)
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 2
+    assert not list(backup.glob("*.partial*"))  # temporary files were renamed away
+
+    resumed = small_model(1e-4)  # the user lowered the rate after, say, a NaN stop
+    with caplog.at_level(logging.INFO):
+        history = fit(resumed, backup, epochs=3)
+    assert len(history.history["loss"]) == 1  # epochs 1-2 were restored, epoch 3 ran
+    assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    assert "Resuming with learning rate 0.0001 (the backup had 0.001)" in caplog.text
+    np.testing.assert_equal(int(resumed.optimizer.iterations.numpy()), 6)
+
+
+def test_a_kill_while_writing_leaves_the_last_complete_backup(tmp_path):
+    backup = tmp_path / "backup"
+    model = small_model()
+    fit(model, backup, epochs=1)
+    saved = [w.copy() for w in model.get_weights()]
+
+    class Killed(Exception):
+        pass
+
+    def dies_midway(path, overwrite=True):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF\r\n")  # a few bytes, then the process is gone
+        raise Killed
+
+    model.save_weights = dies_midway
+    with pytest.raises(Killed):
+        fit(model, backup, epochs=2)
+    fresh = small_model()
+    fit(fresh, backup, epochs=1)  # epoch 1 is restored, nothing trains
+    for a, b in zip(fresh.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_metadata_without_weights_stops_the_run_naming_the_file(tmp_path):
+    backup = tmp_path / "backup"
+    fit(small_model(), backup, epochs=1)
+    os.remove(backup / "latest.weights.h5")
+    with pytest.raises(BackupError, match=r"incomplete: .*training_metadata.json' records epoch "
+                                          r"1, but its weights .*latest.weights.h5' are missing"):
+        fit(small_model(), backup, epochs=2)
+
+
+def test_truncated_weights_stop_the_run_naming_the_file(tmp_path):
+    backup = tmp_path / "backup"
+    fit(small_model(), backup, epochs=1)
+    path = backup / "latest.weights.h5"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(BackupError, match=r"latest.weights.h5' cannot be read.*--restart"):
+        fit(small_model(), backup, epochs=2)
+
+
+@pytest.mark.parametrize("name", ["training_metadata.json", "random_state.json"])
+def test_damaged_backup_json_is_named(tmp_path, name):
+    backup = tmp_path / "backup"
+    fit(small_model(), backup, epochs=1)
+    (backup / name).write_text("{not json")
+    with pytest.raises(BackupError, match=f"'{backup / name}' is damaged"):
+        fit(small_model(), backup, epochs=2)
+
+
+def test_a_trained_model_without_a_backup_is_not_overwritten(tmp_path):
+    (tmp_path / "vqvae.keras").write_bytes(b"trained")
+    with pytest.raises(FileExistsError, match="holds a trained model.*Pass --restart"):
+        common.prepare_workdir(str(tmp_path), "vqvae.keras")
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 3}')
+    common.prepare_workdir(str(tmp_path), "vqvae.keras")  # a backup to resume from: fine
+    (tmp_path / "run.json").write_text("{}")
+    common.prepare_workdir(str(tmp_path), "vqvae.keras", restart=True)
+    assert not (tmp_path / "backup").exists() and not (tmp_path / "run.json").exists()
+
+
+@pytest.mark.parametrize("name, value", [("batch_size", 0), ("epochs", 0),
+                                         ("steps_per_epoch", 0), ("batch_size", 2.7),
+                                         ("steps_per_epoch", -1)])
+def test_schedule_flags_must_be_whole_and_positive(name, value):
+    args = dict(dict(batch_size=8, epochs=2, steps_per_epoch=5), **{name: value})
+    with pytest.raises(ValueError, match=f"--{name} must be a whole number >= 1; got {value}"):
+        common.check_schedule(**args)
+
+
+def test_resumed_run_logs_changed_flags_and_refuses_a_precision_change(tmp_path, caplog):
+    workdir = str(tmp_path)
+    train = dict(learning_rate=1e-3, epochs=4, steps_per_epoch=10, mixed_precision="float32")
+    common.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
+    # No backup yet: a failed first run does not bind the corrected rerun.
+    common.check_workdir(workdir, {"a": 2}, {"seed": 0}, train)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    with pytest.raises(ValueError, match="holds a run of another model"):
+        common.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
+    with caplog.at_level(logging.INFO):
+        common.check_workdir(workdir, {"a": 2}, {"seed": 0}, dict(train, learning_rate=1e-4,
+                                                                   epochs=8))
+    assert "Resuming with --learning_rate=0.0001 (the run had 0.001)" in caplog.text
+    assert "Resuming with --epochs=8 (the run had 4)" in caplog.text
+    with pytest.raises(ValueError, match="--mixed_precision was float32 .* cannot change mid-run"):
+        common.check_workdir(workdir, {"a": 2}, {"seed": 0},
+                             dict(train, mixed_precision="mixed_float16"))
