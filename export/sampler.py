@@ -66,8 +66,13 @@ def _check_codes(codes, latent_shape, n_codes):
         return tf.ensure_shape(tf.identity(codes), (None,) + tuple(latent_shape))
 
 
-def build_archive(vqvae, prior):
-    """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints."""
+def build_archive(vqvae, prior, max_batch_size=64):
+    """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints.
+
+    `sample` refuses a `batch_size` above `max_batch_size` in-graph, before it
+    allocates anything: a served model otherwise dies of memory on a request
+    for 100000 videos.
+    """
     import keras
     import tensorflow as tf
 
@@ -82,6 +87,14 @@ def build_archive(vqvae, prior):
     def sample(batch_size, seed, temperature, top_k, top_p, cond_frames=None, label=None):
         checks = [
             tf.debugging.assert_greater_equal(batch_size, 1, message="batch_size must be >= 1"),
+            tf.debugging.assert_less_equal(
+                batch_size, max_batch_size,
+                message=f"batch_size must be <= {max_batch_size}, the maximum set at export"),
+            tf.debugging.assert_non_negative(
+                seed, message="seed components must be integers in [0, 2**32)"),
+            tf.debugging.assert_less(
+                seed, tf.constant(2 ** 32, tf.int64),
+                message="seed components must be integers in [0, 2**32)"),
             tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
             tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: off)"),
             tf.debugging.assert_less_equal(top_k, prior.n_codes,
@@ -148,7 +161,7 @@ def build_archive(vqvae, prior):
     return archive
 
 
-def metadata(vqvae, prior):
+def metadata(vqvae, prior, max_batch_size=64):
     """What a client needs to know about the exported pair (written to assets.extra)."""
     import keras_videogpt
 
@@ -162,6 +175,7 @@ def metadata(vqvae, prior):
         "video_shape": list(vqvae.video_shape), "latent_shape": list(vqvae.latent_shape),
         "frame_size": list(vqvae.video_shape[1:3]), "n_codes": vqvae.n_codes,
         "n_cond_frames": prior.n_cond_frames, "class_cond_dim": prior.class_cond_dim,
+        "max_batch_size": int(max_batch_size),
         "signatures": {"sample": {"inputs": inputs, "outputs": ["video", "codes"]},
                        "encode": {"inputs": ["video"], "outputs": ["codes"]},
                        "decode": {"inputs": ["codes"], "outputs": ["video"]}},
@@ -169,7 +183,7 @@ def metadata(vqvae, prior):
     }
 
 
-def export_sampler(vqvae, prior, out, version=1):
+def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
     """Writes the SavedModel to `out/version/` and returns that path.
 
     Args:
@@ -177,6 +191,7 @@ def export_sampler(vqvae, prior, out, version=1):
         prior: a `VideoGPT` over its codes, or the path of its `.keras` file.
         out: the model's base folder (TF Serving's `--model_base_path`).
         version: a positive integer; an existing version folder is refused.
+        max_batch_size: the largest `batch_size` that `sample` accepts.
     """
     from keras_videogpt.checkpoints import load_prior, load_vqvae
 
@@ -186,21 +201,25 @@ def export_sampler(vqvae, prior, out, version=1):
         prior = load_prior(prior, vqvae)
     if int(version) < 1:
         raise ValueError(f"version must be a positive integer; got {version}.")
+    if int(max_batch_size) < 1:
+        raise ValueError(f"max_batch_size must be >= 1; got {max_batch_size}.")
     path = os.path.join(os.fspath(out), str(int(version)))
     if os.path.exists(path):
         raise FileExistsError(f"'{path}' exists; TF Serving versions are immutable, so pick "
                               "another --version.")
-    build_archive(vqvae, prior).write_out(path, verbose=False)
+    build_archive(vqvae, prior, max_batch_size).write_out(path, verbose=False)
     extra = os.path.join(path, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, METADATA), "w") as f:
-        json.dump(metadata(vqvae, prior), f, indent=2, default=lambda v: list(v))
+        json.dump(metadata(vqvae, prior, max_batch_size), f, indent=2,
+                  default=lambda v: list(v))
     return path
 
 
 def main(argv):
     del argv
-    print(export_sampler(FLAGS.vqvae, FLAGS.prior, FLAGS.out, FLAGS.version))
+    print(export_sampler(FLAGS.vqvae, FLAGS.prior, FLAGS.out, FLAGS.version,
+                         FLAGS.max_batch_size))
 
 
 def define_flags():
@@ -209,6 +228,8 @@ def define_flags():
     flags.DEFINE_string("prior", None, "Trained prior (.keras).", required=True)
     flags.DEFINE_string("out", "runs/serving/videogpt", "Model base folder.")
     flags.DEFINE_integer("version", 1, "Version sub-folder (TF Serving).")
+    flags.DEFINE_integer("max_batch_size", 64, "Largest batch_size the sample signature "
+                         "accepts (checked in the graph, before any allocation).")
 
 
 if __name__ == "__main__":

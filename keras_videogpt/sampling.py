@@ -219,9 +219,8 @@ class Sampler:
         `progress`, a callable `(positions_done, total)`, makes the loop run in
         `chunks` compiled pieces and reports after each; the codes are the same.
         """
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        batch_size = validation.check_batch_size(batch_size)
+        seed = validation.check_seed(seed)
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frames = self._conditions(batch_size, cond_frames, label)
         args = (batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
@@ -280,8 +279,9 @@ def naive_sample_codes(prior, batch_size=1, seed=0, temperature=1.0, top_k=None,
     stay 0.
     """
     check_controls(temperature, top_k, top_p, prior.n_codes)
+    batch_size = validation.check_batch_size(batch_size)
     length = int(np.prod(prior.latent_shape))
-    seed_t = seed_rows(seed, batch_size)
+    seed_t = seed_rows(validation.check_seed(seed), batch_size)
     batch = {}
     if cond_frames is not None:
         batch["cond_frames"] = tf.convert_to_tensor(cond_frames)

@@ -2,11 +2,72 @@
 
 import numpy as np
 import keras
+import tensorflow as tf
 from keras import ops
+
+SEED_LIMIT = 2 ** 32
 
 
 def _shape_of(x):
     return tuple(x.shape)
+
+
+def as_tensor_like(x, what):
+    """`x` unchanged if it has a shape and dtype; lists and scalars become numpy arrays."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return x
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"The {what} must be an array or tensor; got {type(x).__name__}.") from e
+
+
+def eager_values(x):
+    """`x`'s values as numpy when they can be read now (numpy, eager tensors), else None."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, keras.KerasTensor) or not hasattr(x, "numpy"):
+        return None
+    try:
+        return x.numpy()  # symbolic tensors inside tf.function cannot be read
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+
+
+def check_range(x, low, high, message):
+    """Values of int `x` in [low, high): a ValueError now, or an in-graph check for symbolic x.
+
+    Inside a graph the check is an assertion that fails with `message` when
+    the graph runs (an `InvalidArgumentError`; XLA drops assertions), so a
+    bad id never reaches `tf.gather`, which on GPU returns zeros silently.
+    """
+    values = eager_values(x)
+    if values is not None:
+        if values.size and (values.min() < low or values.max() >= high):
+            raise ValueError(f"{message}; got values from {values.min()} to {values.max()}.")
+        return x
+    if tf.executing_eagerly() or isinstance(x, keras.KerasTensor):
+        return x
+    checks = [tf.debugging.assert_greater_equal(x, tf.cast(low, x.dtype), message=message),
+              tf.debugging.assert_less(x, tf.cast(high, x.dtype), message=message)]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def check_video_values(video):
+    """Refuses float video with NaN or inf, or far outside [-0.5, 0.5] (such as 0..255 floats)."""
+    values = eager_values(video)
+    if values is None or not np.issubdtype(values.dtype, np.floating) or not values.size:
+        return
+    if not np.isfinite(values).all():
+        raise ValueError(f"The video holds {int((~np.isfinite(values)).sum())} NaN or infinite "
+                         "values.")
+    low, high = float(values.min()), float(values.max())
+    if low < -1.0 or high > 1.0:
+        hint = (" It looks like pixels in 0..255: pass uint8, or floats x / 255 - 0.5."
+                if high > 2.0 else "")
+        raise ValueError(f"Float video must lie in [-0.5, 0.5] (the reference's range); got "
+                         f"values from {low:g} to {high:g}.{hint}")
 
 
 def to_float_video(video, compute_dtype="float32"):
@@ -29,7 +90,7 @@ def to_float_video(video, compute_dtype="float32"):
 
 def check_video(video, video_shape, what="video"):
     """Checks a `[B, T, H, W, C]` video against the expected `(T, H, W, C)`."""
-    shape = _shape_of(video)
+    shape = _shape_of(as_tensor_like(video, what))
     if len(shape) != 5:
         raise ValueError(
             f"The {what} must have rank 5, [batch, frames, height, width, channels] "
@@ -67,13 +128,49 @@ def check_codes(codes, latent_shape, n_codes):
     if len(shape) != 4 or (tuple(shape[1:]) != tuple(latent_shape) and None not in shape[1:]):
         raise ValueError(f"Codes must have shape [batch, {', '.join(map(str, latent_shape))}]"
                          f" for this model; got {shape}.")
-    values = codes if isinstance(codes, np.ndarray) else None
-    if values is None and hasattr(codes, "numpy") and not isinstance(codes, keras.KerasTensor):
+    return check_range(codes, 0, n_codes, f"Codes must lie in [0, {n_codes})")
+
+
+def check_labels(label, num_classes, batch_size=None):
+    """int class ids `[B]` in [0, num_classes); a clear error for anything else."""
+    label = as_tensor_like(label, "label")
+    dtype = keras.backend.standardize_dtype(label.dtype)
+    if not dtype.startswith("int") and not dtype.startswith("uint"):
+        raise TypeError(f"label must hold integer class ids; got dtype {dtype}.")
+    shape = _shape_of(label)
+    if len(shape) != 1:
+        raise ValueError(f"label must be int [batch] (one class per video); got shape {shape}.")
+    if batch_size is not None and shape[0] is not None and shape[0] != batch_size:
+        raise ValueError(f"label has {shape[0]} entries for a batch of {batch_size}.")
+    return check_range(label, 0, num_classes, f"label must be a class in [0, {num_classes})")
+
+
+def check_seed(seed):
+    """Refuses seeds that are not integers in [0, 2**32): None, strings, 1.5, -1, 2**32."""
+    values = eager_values(seed)
+    if values is None and not hasattr(seed, "dtype"):
+        if seed is None or isinstance(seed, (str, bytes, bool)):
+            raise TypeError(f"seed must be an int, 2 ints or [batch_size, 2] ints; got {seed!r}.")
         try:
-            values = codes.numpy()  # eager tensors; symbolic ones (in tf.function) cannot be read
-        except (AttributeError, NotImplementedError, TypeError):
-            values = None
-    if values is not None and values.size and (values.min() < 0 or values.max() >= n_codes):
-        raise ValueError(f"Codes must lie in [0, {n_codes}); got values from "
-                         f"{values.min()} to {values.max()}.")
-    return codes
+            values = np.asarray(seed)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"seed must be an int, 2 ints or [batch_size, 2] ints; got "
+                            f"{seed!r}.") from e
+    if values is None:
+        return seed  # a symbolic tensor: the exported signature checks it in-graph
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise ValueError(f"seed must hold whole numbers; got {values.tolist()}.")
+    elif values.dtype.kind not in "iu":
+        raise TypeError(f"seed must be an int, 2 ints or [batch_size, 2] ints; got {seed!r}.")
+    if values.size and (values.min() < 0 or values.max() >= SEED_LIMIT):
+        raise ValueError(f"Each seed must be an integer in [0, 2**32); got {values.tolist()}.")
+    return values.astype("int64")
+
+
+def check_batch_size(batch_size):
+    """A whole number >= 1 (2.7 is refused, not truncated to 2)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer, float)) or (
+            not float(batch_size).is_integer()) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1; got {batch_size!r}.")
+    return int(batch_size)

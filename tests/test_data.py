@@ -212,3 +212,69 @@ def test_tfds_names_with_mock_data():
         assert -0.5 <= float(tf.reduce_min(video)) and float(tf.reduce_max(video)) <= 0.5
     with pytest.raises(ValueError, match="Unknown dataset 'kinetics'"):
         tfds_dataset("kinetics", 2)
+
+
+def test_converter_skips_special_files_and_refuses_a_used_destination(tmp_path):
+    clips = packaged_clips()
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(clips["bikes.mp4"], src / "bikes.mp4")
+    os.mkfifo(src / "pipe.mp4")  # would block the decoder forever
+    fd = os.open(os.path.join(os.fsencode(src), b"bad\xffname.mp4"), os.O_CREAT | os.O_WRONLY)
+    os.close(fd)
+    dst = tmp_path / "dst"
+    report = convert_video_folder(str(src), str(dst), sequence_length=8, resolution=32,
+                                  max_clips_per_video=1, log=lambda *_: None)
+    reasons = {s["file"]: s["reason"] for s in report["skipped"]}
+    assert reasons["pipe.mp4"].startswith("not a regular file")
+    assert reasons["bad\\xffname.mp4"] == "file name is not valid UTF-8"
+    assert report["num_clips"] == 1
+
+    # A second conversion into the same folder would mix old shards into the new clips.
+    with pytest.raises(FileExistsError, match="is not empty.*overwrite=True"):
+        convert_video_folder(str(src), str(dst), sequence_length=8, resolution=32,
+                             log=lambda *_: None)
+    (dst / "notes.txt").write_text("mine")
+    report = convert_video_folder(str(src), str(dst), sequence_length=8, resolution=32,
+                                  max_clips_per_video=2, overwrite=True, log=lambda *_: None)
+    assert report["num_clips"] == 2 and (dst / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in dst.glob("clips-*.tfrecord")) == report["shards"]
+
+
+def test_reader_refuses_shards_that_its_metadata_does_not_list(converted, tmp_path):
+    _, dst, _ = converted
+    copy = tmp_path / "copy"
+    shutil.copytree(dst, copy)
+    shutil.copy(copy / "clips-00000.tfrecord", copy / "clips-00099.tfrecord")
+    with pytest.raises(ValueError, match=r"do not match its metadata.json: 1 not listed there "
+                                         r"\['clips-00099.tfrecord'\]"):
+        clip_dataset(str(copy), batch_size=2)
+
+
+def test_codes_from_another_vqvae_are_refused(tmp_path):
+    from conftest import TINY_VQVAE
+    from keras_videogpt import VQVAE
+    from keras_videogpt.data import write_codes
+    from keras_videogpt.data.codes import check_codes_match
+
+    mine = VQVAE(**dict(TINY_VQVAE, seed=0))
+    videos = tf.data.Dataset.from_tensor_slices(
+        np.zeros((4,) + mine.video_shape, "float32")).batch(2)
+    meta = write_codes(videos, mine, str(tmp_path), num_batches=2, log=lambda *_: None)
+    assert meta["vqvae_fingerprint"] == mine.fingerprint()
+    assert check_codes_match(str(tmp_path), mine)["num_examples"] == 4
+
+    other = VQVAE(**dict(TINY_VQVAE, seed=1))  # same shapes, other weights
+    with pytest.raises(ValueError, match="were made by another VQ-VAE"):
+        check_codes_match(str(tmp_path), other)
+    bigger = VQVAE(**dict(TINY_VQVAE, n_codes=32))
+    with pytest.raises(ValueError, match="codebook of 16 codes, but the VQ-VAE has 32"):
+        check_codes_match(str(tmp_path), bigger)
+
+    path = tmp_path / "codes.json"
+    old = json.loads(path.read_text())
+    del old["vqvae_fingerprint"]  # written before the fingerprint existed
+    path.write_text(json.dumps(old))
+    warnings = []
+    check_codes_match(str(tmp_path), other, warnings.append)
+    assert "do not record which VQ-VAE made them" in warnings[0]

@@ -164,9 +164,16 @@ def test_workdir_of_another_model_is_refused(tmp_path):
     config = VideoGPT.from_vqvae(VQVAE(**TINY_VQVAE), hidden_dim=24, heads=2,
                                  layers=1).get_config()
     common.check_workdir(str(tmp_path), config)
+    saved_a_backup(tmp_path)
     common.check_workdir(str(tmp_path), config)  # the same model resumes
     with pytest.raises(ValueError, match=r"holds a run of another model.*\['layers'\]"):
         common.check_workdir(str(tmp_path), dict(config, layers=2))
+
+
+def saved_a_backup(workdir, epoch=1):
+    """What the first run's backup leaves behind once an epoch has finished."""
+    (workdir / "backup").mkdir(exist_ok=True)
+    (workdir / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": epoch}))
 
 
 def test_a_resumed_run_computes_what_an_uninterrupted_one_does(tmp_path):
@@ -205,6 +212,7 @@ def test_a_resumed_run_computes_what_an_uninterrupted_one_does(tmp_path):
 def test_changed_data_settings_warn_on_resume(tmp_path, caplog):
     config = VQVAE(**TINY_VQVAE).get_config()
     common.check_workdir(str(tmp_path), config, {"batch_size": 4})
+    saved_a_backup(tmp_path)
     common.check_workdir(str(tmp_path), config, {"batch_size": 4})
     assert "data settings differ" not in caplog.text
     common.check_workdir(str(tmp_path), config, {"batch_size": 8})

@@ -135,3 +135,48 @@ def test_resumed_run_logs_changed_flags_and_refuses_a_precision_change(tmp_path,
     with pytest.raises(ValueError, match="--mixed_precision was float32 .* cannot change mid-run"):
         common.check_workdir(workdir, {"a": 2}, {"seed": 0},
                              dict(train, mixed_precision="mixed_float16"))
+
+
+def test_an_evaluation_report_is_written_whole_and_checked_first(tmp_path):
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({"fvd": 123.0, "prior": "old.keras"}))
+    common.check_report_path(str(report))  # an old report may be replaced...
+    common.write_report(str(report), {"rfvd": 4.5, "prior": None})
+    assert json.loads(report.read_text()) == {"rfvd": 4.5, "prior": None}  # ...not merged
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes")
+    with pytest.raises(ValueError, match="exists and is not a JSON report"):
+        common.check_report_path(str(other))
+    with pytest.raises(ValueError, match="is a folder"):
+        common.check_report_path(str(tmp_path))
+
+
+def test_evaluate_refuses_a_non_json_out_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    out = subprocess.run([sys.executable, "-m", "train.evaluate", f"--out={notes}",
+                          f"--vqvae={tmp_path}/missing.keras"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT)))
+    assert out.returncode != 0 and "is not a JSON report" in out.stderr  # not "No VQVAE"
+    assert "Traceback" not in out.stderr and notes.read_text() == "my notes"
+
+
+def test_zero_steps_per_epoch_is_refused_by_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "train.vqvae", "--steps_per_epoch=0",
+                          f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT)))
+    assert out.returncode != 0 and "--steps_per_epoch must be a whole number >= 1; got 0" in (
+        out.stderr)
+    assert "Traceback" not in out.stderr

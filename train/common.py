@@ -225,6 +225,28 @@ def write_json(path, values):
     return current
 
 
+def check_report_path(path):
+    """Fails before any work when `path` cannot take a JSON report (a folder, a non-JSON file)."""
+    if os.path.isdir(path):
+        raise ValueError(f"--out '{path}' is a folder; give the path of a .json file.")
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"--out '{path}' exists and is not a JSON report ({e}); it would be "
+                             "overwritten. Remove it or pick another path.") from None
+
+
+def write_report(path, report):
+    """Writes `report` as the whole of `path` (never merged with an older report), atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2, default=lambda v: np.asarray(v).tolist())
+    os.replace(tmp, path)
+
+
 def first_batch(ds, count):
     """The first `count` clips of a batched dataset as a numpy array."""
     clips = []

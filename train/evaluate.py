@@ -153,6 +153,8 @@ def main(argv):
     from keras_videogpt.checkpoints import load_prior, load_vqvae
     from keras_videogpt.metrics.i3d import load_i3d
 
+    if FLAGS.out:
+        common.check_report_path(FLAGS.out)  # before minutes of evaluation, not after
     vqvae = load_vqvae(FLAGS.vqvae)
     prior = load_prior(FLAGS.prior, vqvae) if FLAGS.prior else None
     i3d = load_i3d(offline=True) if FLAGS.i3d == "offline" else load_i3d(FLAGS.i3d)
@@ -162,8 +164,7 @@ def main(argv):
     report.update(vqvae=os.path.abspath(FLAGS.vqvae),
                   prior=os.path.abspath(FLAGS.prior) if FLAGS.prior else None)
     if FLAGS.out:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-        common.write_json(FLAGS.out, report)
+        common.write_report(FLAGS.out, report)
     print(format_report(report))
 
 

@@ -44,7 +44,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     from keras_videogpt import checkpoints
     from keras_videogpt.distribute import worker_dir
     from keras_videogpt.data import codes_dataset, encode_in_pipeline
-    from keras_videogpt.data.codes import read_codes_metadata
+    from keras_videogpt.data.codes import check_codes_match
     from train import common
 
     common.check_schedule(batch_size, epochs, steps_per_epoch)
@@ -67,10 +67,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     # A resumed run goes on where the stopped one was in the data.
     done = common.resume_batches(workdir, steps_per_epoch)
     if codes:
-        meta = read_codes_metadata(codes)
-        if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
-            raise ValueError(f"The codes in '{codes}' have latent shape {meta['latent_shape']}, "
-                             f"but the VQ-VAE gives {vqvae.latent_shape}.")
+        meta = check_codes_match(codes, vqvae, logging.warning)
         if meta["n_cond_frames"] < prior.n_cond_frames:
             raise ValueError(f"The codes in '{codes}' carry {meta['n_cond_frames']} frames; "
                              f"the prior needs {prior.n_cond_frames}.")

@@ -42,6 +42,9 @@ def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, t
         if label is None:
             raise ValueError("This prior is class-conditional: pass --label.")
         cond["label"] = np.full((batch_size,), label, "int32")
+    elif label is not None:
+        raise ValueError(f"--label={label} was given, but this prior is not class-conditional "
+                         "(its class_cond_dim is None): leave --label out.")
     import keras
 
     sampler = Sampler(prior, vqvae, jit_compile=jit_compile)

@@ -63,7 +63,7 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)))
     writer.close()
     meta = {"latent_shape": list(vqvae.latent_shape), "n_codes": vqvae.n_codes,
-            "n_cond_frames": n_cond_frames, "frame_shape": list(vqvae.resolution),
+            "vqvae_fingerprint": vqvae.fingerprint(), "n_cond_frames": n_cond_frames, "frame_shape": list(vqvae.resolution),
             "num_examples": writer.count, "with_labels": label is not None}
     with tf.io.gfile.GFile(os.path.join(directory, CODES_METADATA), "w") as f:
         json.dump(meta, f, indent=1)
@@ -74,6 +74,32 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
 def read_codes_metadata(directory):
     """The metadata `write_codes` put beside the code shards."""
     return read_json(directory, CODES_METADATA, "write it with `python -m train.encode_codes`.")
+
+
+def check_codes_match(directory, vqvae, log_warning=None):
+    """Refuses codes in `directory` that another VQ-VAE made; returns their metadata.
+
+    The latent grid and codebook size must match, and so must the VQ-VAE's
+    `fingerprint()` that `write_codes` recorded. Codes written before the
+    fingerprint existed are accepted with a warning.
+    """
+    meta = read_codes_metadata(directory)
+    if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
+        raise ValueError(f"The codes in '{directory}' have latent shape {meta['latent_shape']}, "
+                         f"but the VQ-VAE gives {vqvae.latent_shape}.")
+    if int(meta.get("n_codes", vqvae.n_codes)) != vqvae.n_codes:
+        raise ValueError(f"The codes in '{directory}' come from a codebook of {meta['n_codes']} "
+                         f"codes, but the VQ-VAE has {vqvae.n_codes}: they were made by another "
+                         "VQ-VAE. Encode them again with this one (python -m train.encode_codes).")
+    recorded = meta.get("vqvae_fingerprint")
+    if recorded is None:
+        (log_warning or print)(f"The codes in '{directory}' do not record which VQ-VAE made them "
+                               "(written by an older version); make sure it is this one.")
+    elif recorded != vqvae.fingerprint():
+        raise ValueError(f"The codes in '{directory}' were made by another VQ-VAE (fingerprint "
+                         f"{recorded}; this one is {vqvae.fingerprint()}). Encode them again "
+                         "with this VQ-VAE (python -m train.encode_codes).")
+    return meta
 
 
 def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,

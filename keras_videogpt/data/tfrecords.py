@@ -93,9 +93,19 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
         static batch dimension (or dicts that hold them).
     """
     files = _shard_files(pattern)
+    directory = pattern if tf.io.gfile.isdir(pattern) else os.path.dirname(pattern)
     if clip_shape is None:
-        directory = pattern if tf.io.gfile.isdir(pattern) else os.path.dirname(pattern)
         clip_shape = read_metadata(directory)["clip_shape"]
+    if tf.io.gfile.isdir(pattern) and tf.io.gfile.exists(os.path.join(directory, METADATA)):
+        listed = read_metadata(directory).get("shards")
+        found = sorted(os.path.basename(f) for f in files)
+        if listed is not None and sorted(listed) != found:
+            extra = sorted(set(found) - set(listed))
+            missing = sorted(set(listed) - set(found))
+            raise ValueError(
+                f"The shards in '{directory}' do not match its metadata.json: "
+                f"{len(extra)} not listed there {extra[:4]}, {len(missing)} missing "
+                f"{missing[:4]}. Convert the videos again into an empty folder.")
     clip_shape = tuple(int(s) for s in clip_shape)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if input_context is not None and input_context.num_input_pipelines > 1:

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import stat
 
 import numpy as np
 import tensorflow as tf
@@ -12,18 +13,58 @@ from keras_videogpt.data.tfrecords import METADATA, ShardWriter, clip_example
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".gif", ".webm", ".mov", ".mkv")
 
 
-def find_videos(root):
-    """Video files under `root`, sorted, and their class (first sub-folder) if any."""
+def find_videos(root, skipped=None):
+    """Video files under `root`, sorted, and their class (first sub-folder) if any.
+
+    Only regular files are taken: a FIFO, socket or device named like a video
+    would block or fail the decoder. They, and names that are not valid
+    UTF-8, are left out and, when `skipped` is a list, appended to it as
+    `{"file", "reason"}`.
+    """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"No folder at '{root}'.")
     found = []
     for dirpath, _, names in os.walk(root):
         for name in names:
-            if name.lower().endswith(VIDEO_EXTENSIONS):
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).split(os.sep)
-                found.append((path, rel[0] if len(rel) > 1 else None))
+            if not name.lower().endswith(VIDEO_EXTENSIONS):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                if skipped is not None:
+                    shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+                    skipped.append({"file": shown, "reason": "file name is not valid UTF-8"})
+                continue
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError as e:
+                regular, why = False, f"cannot be read: {e.strerror}"
+            else:
+                why = "not a regular file (a FIFO, socket, device or broken link)"
+            if not regular:
+                if skipped is not None:
+                    skipped.append({"file": rel, "reason": why})
+                continue
+            parts = rel.split(os.sep)
+            found.append((path, parts[0] if len(parts) > 1 else None))
     return sorted(found)
+
+
+def _prepare_destination(dst, overwrite):
+    """Refuses a non-empty `dst` unless `overwrite`; then removes only our own shards."""
+    if not tf.io.gfile.isdir(dst) or not tf.io.gfile.listdir(dst):
+        return
+    ours = [os.path.join(dst, n) for n in tf.io.gfile.listdir(dst)
+            if n == METADATA or (n.startswith("clips-") and n.endswith(".tfrecord"))]
+    if not overwrite:
+        raise FileExistsError(
+            f"'{dst}' is not empty: old shards would mix into the new clips. Pick an empty "
+            "folder, or pass overwrite=True (--overwrite) to replace the clip shards and "
+            "metadata.json there (other files are left alone).")
+    for path in ours:
+        tf.io.gfile.remove(path)
 
 
 def resize_and_crop(frames, resolution):
@@ -67,7 +108,8 @@ def decode_frames(path, resolution=None, max_frames=None):
 
 
 def convert_video_folder(src, dst, sequence_length=16, resolution=64, stride=None,
-                         max_clips_per_video=None, clips_per_shard=256, log=print):
+                         max_clips_per_video=None, clips_per_shard=256, overwrite=False,
+                         log=print):
     """Writes `dst/clips-NNNNN.tfrecord` and `dst/metadata.json` from the videos under `src`.
 
     Each video is decoded with PyAV, every frame resized so that its shorter
@@ -76,21 +118,30 @@ def convert_video_folder(src, dst, sequence_length=16, resolution=64, stride=Non
     overlap). Files in sub-folders of `src` get the sub-folder as their
     class; the labels are the sorted class names' indices.
 
-    Corrupt or unreadable files, and files shorter than `sequence_length`
-    frames, are skipped; they are counted and named in the returned report and
-    in `metadata.json`, and the run goes on.
+    Corrupt or unreadable files, files shorter than `sequence_length` frames,
+    special files (FIFOs, sockets, devices) and names that are not UTF-8 are
+    skipped; they are counted and named in the returned report and in
+    `metadata.json`, and the run goes on.
+
+    A `dst` that is not empty is refused, so that old shards never mix into
+    the new clips; with `overwrite=True` our own files there (`clips-*.tfrecord`,
+    `metadata.json`) are removed first and nothing else is touched.
 
     Returns:
         The report dict that is also saved as `metadata.json`.
     """
     stride = stride or sequence_length
-    videos = find_videos(src)
+    skipped = []
+    videos = find_videos(src, skipped)
+    for item in skipped:
+        log(f"skipped {item['file']}: {item['reason']}")
     if not videos:
         raise FileNotFoundError(f"No video files ({', '.join(VIDEO_EXTENSIONS)}) under '{src}'.")
+    _prepare_destination(dst, overwrite)
     classes = sorted({c for _, c in videos if c is not None})
     label_of = {c: i for i, c in enumerate(classes)}
     writer = ShardWriter(dst, per_shard=clips_per_shard)
-    skipped, per_video = [], {}
+    per_video = {}
     for path, cls in videos:
         name = os.path.relpath(path, src)
         max_frames = None

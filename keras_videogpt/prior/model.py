@@ -215,8 +215,13 @@ class VideoGPT(keras.Model):
                 raise ValueError("This prior is class-conditional: pass `label` (int [B]) or "
                                  f"`cond` (float [B, {self.class_cond_dim}]).")
             if cond is None:
+                label = validation.check_labels(label, self.class_cond_dim)
                 vector = ops.one_hot(ops.cast(label, "int32"), self.class_cond_dim)
             else:
+                cond = validation.as_tensor_like(cond, "cond")
+                if len(cond.shape) != 2 or cond.shape[-1] != self.class_cond_dim:
+                    raise ValueError(f"cond must be float [batch, {self.class_cond_dim}]; got "
+                                     f"shape {tuple(cond.shape)}.")
                 vector = ops.cast(cond, "float32")
         elif cond is not None or label is not None:
             raise ValueError("This prior is not class-conditional (class_cond_dim=None), "

@@ -1,6 +1,9 @@
 """The `VQVAE` model: video -> discrete codes -> video, trained with `fit`."""
 
+import hashlib
+
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -126,9 +129,26 @@ class VQVAE(keras.Model):
         self.decoder.build(latent + (self.n_hiddens,))
         self.built = True
 
+    def fingerprint(self):
+        """A short hash of what fixes the codes: the encoder, `pre_vq_conv` and the codebook.
+
+        Codes written by one VQ-VAE are meaningless to another, even of the
+        same shape; `write_codes` records this so a prior never trains on
+        another model's codes.
+        """
+        digest = hashlib.sha256()
+        for layer in (self.encoder, self.pre_vq_conv):
+            for weight in layer.weights:
+                digest.update(np.asarray(weight.numpy(), "float32").tobytes())
+        digest.update(np.asarray(self.quantizer.embeddings.numpy(), "float32").tobytes())
+        return digest.hexdigest()[:16]
+
     # ----------------------------------------------------------- forward
-    def _prepare(self, video):
+    def _prepare(self, video, check_inputs=True):
+        video = validation.as_tensor_like(video, "video")
         validation.check_video(video, self.video_shape)
+        if check_inputs:  # reads values only when they are at hand: free inside graphs
+            validation.check_video_values(video)
         return validation.to_float_video(video, self.compute_dtype)
 
     def forward(self, video, training=None):
@@ -143,9 +163,16 @@ class VQVAE(keras.Model):
         """Reconstruction of `video`, `[B, T, H, W, C]`."""
         return self.forward(video, training=training)["recon"]
 
-    def encode(self, video):
-        """int32 codes `[B, t, h, w]` of a `[B, T, H, W, C]` video (inference mode)."""
-        x = self._prepare(video)
+    def encode(self, video, check_inputs=True):
+        """int32 codes `[B, t, h, w]` of a `[B, T, H, W, C]` video (inference mode).
+
+        `video` is uint8 in [0, 255] or floats in [-0.5, 0.5]. With
+        `check_inputs` (the default), float video that holds NaN or inf, or
+        lies far outside [-0.5, 0.5] (0..255 floats, say), is refused when its
+        values can be read, which is in eager code; inside a graph nothing is
+        checked, at no cost.
+        """
+        x = self._prepare(video, check_inputs)
         z = self.pre_vq_conv(self.encoder(x, training=False))
         flat = ops.reshape(ops.cast(z, "float32"), (-1, self.embedding_dim))
         codes = self.quantizer.nearest(flat, self.quantizer.embeddings)
