@@ -62,8 +62,32 @@ def predict_request(signature, inputs):
             "inputs": {k: np.asarray(v).tolist() for k, v in typed(inputs).items()}}
 
 
+_RANGES = {"uint8": (0, 255), "int32": (-2 ** 31, 2 ** 31 - 1)}
+
+
+def _output_array(name, value):
+    """One output as a numpy array of its signature dtype, or a ServingError saying why not."""
+    dtype = OUTPUT_DTYPES.get(name)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as e:  # ragged nesting
+        raise ServingError(f"The response's '{name}' is not a regular array: {e}") from None
+    if array.dtype.kind not in "iuf" + ("b" if dtype is None else ""):
+        raise ServingError(f"The response's '{name}' holds {array.dtype} values, not numbers.")
+    if dtype in _RANGES and array.size:
+        low, high = _RANGES[dtype]
+        if not np.isfinite(array).all() or array.min() < low or array.max() > high:
+            raise ServingError(f"The response's '{name}' has values outside {dtype} range "
+                               f"[{low}, {high}] (from {array.min()} to {array.max()}).")
+        if array.dtype.kind == "f" and not np.all(array == np.round(array)):
+            raise ServingError(f"The response's '{name}' holds fractions, not {dtype} values.")
+    return array.astype(dtype) if dtype else array
+
+
 def parse_response(body):
     """`{"outputs": ...}` of a REST response -> dict of numpy arrays of the signature dtypes."""
+    if not isinstance(body, dict):
+        raise ServingError(f"The response is not a JSON object: {str(body)[:200]}")
     if "error" in body:
         raise ServingError(f"TF Serving refused the request: {body['error']}")
     outputs = body.get("outputs")
@@ -71,7 +95,15 @@ def parse_response(body):
         raise ServingError(f"The response has no 'outputs': {str(body)[:200]}")
     if not isinstance(outputs, dict):  # a single-output signature returns the bare list
         outputs = {"output": outputs}
-    return {k: np.asarray(v, OUTPUT_DTYPES.get(k)) for k, v in outputs.items()}
+    return {k: _output_array(k, v) for k, v in outputs.items()}
+
+
+def _json(raw, where):
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ServingError(f"{where} answered with something other than JSON: "
+                           f"{raw[:200]!r}") from None
 
 
 class RestClient:
@@ -97,18 +129,21 @@ class RestClient:
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return parse_response(json.loads(response.read()))
+                raw = response.read()
         except urllib.error.HTTPError as e:
             try:
                 body = json.loads(e.read())
-            except ValueError:
+            except (ValueError, UnicodeDecodeError):
                 body = {"error": f"HTTP {e.code} {e.reason}"}
-            return parse_response(body if "error" in body else {"error": str(body)})
+            if not isinstance(body, dict) or "error" not in body:
+                body = {"error": f"HTTP {e.code}: {str(body)[:200]}"}
+            return parse_response(body)
         except urllib.error.URLError as e:
             raise ServingError(f"Could not reach {self.endpoint}: {e.reason}") from e
         except TimeoutError as e:
             raise ServingError(f"{self.endpoint} did not answer within {self.timeout} s; "
                                "raise `timeout` for large batches.") from e
+        return parse_response(_json(raw, self.endpoint))
 
     def sample(self, **kwargs):
         """`video` uint8 `[B, T, H, W, 3]` and `codes`; arguments as `sample_inputs`."""
@@ -198,6 +233,16 @@ def _write_mp4(path, clip, fps):
 
 
 def main(argv):
+    """Draws videos from the server; a failure is one line naming it, never a traceback."""
+    from absl import app
+
+    try:
+        return _main(argv)
+    except (ServingError, ValueError, TypeError, OSError, ImportError) as e:
+        raise app.UsageError(f"{type(e).__name__}: {e}") from None
+
+
+def _main(argv):
     from absl import flags
 
     del argv

@@ -54,8 +54,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             return int(metadata["epoch"])
         except (ValueError, KeyError, TypeError) as e:
             raise BackupError(
-                f"The backup metadata '{path}' is damaged ({type(e).__name__}: {e}). Delete the "
-                f"folder '{self.backup_dir}' and rerun with --restart to train from scratch.") from e
+                f"The backup metadata '{path}' is damaged ({type(e).__name__}: {e}). Delete "
+                f"the folder '{self.backup_dir}' and rerun with --restart to train from "
+                "scratch.") from e
 
     def on_train_begin(self, logs=None):
         weights, meta = self._weights_path, self._training_metadata_path

@@ -1,6 +1,7 @@
 """Loading saved models with errors that say what is wrong."""
 
 import os
+import zipfile
 
 import keras
 
@@ -10,9 +11,13 @@ def load(path, expected):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No {expected.__name__} checkpoint at '{path}'.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is damaged or not a .keras file (a .keras file is a zip "
+                         "archive; this one is truncated or of another kind). Save the model "
+                         "again, or restore the file.")
     try:
         model = keras.models.load_model(path, compile=False)
-    except Exception as e:  # corrupt zip, unknown class, version mismatch...
+    except Exception as e:  # unknown class, version mismatch, a damaged member...
         raise ValueError(f"'{path}' could not be loaded as a Keras model: "
                          f"{type(e).__name__}: {e}") from e
     if not isinstance(model, expected):

@@ -97,7 +97,7 @@ def prior_tiny_frame_cond():
 
 @_register(_PRIOR, "bair")
 def prior_bair():
-    """The reference's released `bair_gpt`: continues 1 frame, over `bair_stride4x2x2`'s 4x32x32 codes.
+    """The reference's released `bair_gpt`: continues 1 frame, over `bair_stride4x2x2`'s codes.
 
     Strided sparse attention (blocks of 32, 4 local blocks, as the reference
     trains with `--attn_type sparse`), 4 heads, 16 layers, dropout 0.2,
@@ -119,7 +119,7 @@ def prior_bair():
 
 @_register(_PRIOR, "ucf101_uncond")
 def prior_ucf101_uncond():
-    """The reference's released `ucf101_uncond_gpt`: unconditional, over `ucf101_stride4x4x4`'s codes.
+    """The reference's released `ucf101_uncond_gpt`: unconditional, over `ucf101_stride4x4x4`.
 
     16 frames of 128x128 to a 4x32x32 grid; strided sparse attention (blocks
     of 32, 4 local blocks), hidden 576, 4 heads, 8 layers, dropout 0.2,

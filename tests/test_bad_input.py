@@ -111,3 +111,48 @@ def test_whole_float_seeds_and_batch_sizes_still_work():
     sampler = sampling.Sampler(prior)
     np.testing.assert_array_equal(sampler.sample_codes(2.0, seed=3.0).numpy(),
                                   sampler.sample_codes(2, seed=3).numpy())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: VQVAE(**dict(TINY_VQVAE, n_codes=0)), "n_codes must be >= 1; got 0"),
+    (lambda: VideoGPT(**dict(TINY_PRIOR, heads=0)), "heads must be >= 1; got 0"),
+    (lambda: VideoGPT(**dict(TINY_PRIOR, n_codes=-3)), "n_codes must be >= 1; got -3"),
+])
+def test_sizes_below_one_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_truncated_keras_file_is_called_damaged(vqvae, tmp_path):
+    from keras_videogpt import checkpoints
+
+    path = tmp_path / "vqvae.keras"
+    vqvae.save(path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="is damaged or not a .keras file"):
+        checkpoints.load_vqvae(str(path))
+
+
+def test_data_flags_that_cannot_work_are_named(tmp_path):
+    from train import common
+
+    with pytest.raises(FileNotFoundError, match="looks like a path, but nothing exists there"):
+        common.video_source(str(tmp_path / "no" / "clips"), 2, 4, 16)
+    with pytest.raises(ValueError, match="class-conditional, but Moving MNIST clips have no "
+                                         "class labels"):
+        common.video_source("moving_mnist", 2, 4, 16, with_labels=True)
+
+
+@pytest.mark.parametrize("body, message", [
+    (["not", "a", "dict"], "not a JSON object"),
+    ({"outputs": {"video": [[300, 1]], "codes": [[1]]}}, r"outside uint8 range \[0, 255\]"),
+    ({"outputs": {"video": [[1, 2], [3]], "codes": [[1]]}}, "not a regular array"),
+    ({"outputs": {"video": [["a"]], "codes": [[1]]}}, "not numbers"),
+    ({"outputs": {"codes": [[2 ** 40]]}}, "outside int32 range"),
+    ({"predictions": []}, "has no 'outputs'"),
+])
+def test_malformed_server_responses_get_one_clear_error(body, message):
+    from export import client
+
+    with pytest.raises(client.ServingError, match=message):
+        client.parse_response(body)

@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -278,3 +279,29 @@ def test_codes_from_another_vqvae_are_refused(tmp_path):
     warnings = []
     check_codes_match(str(tmp_path), other, warnings.append)
     assert "do not record which VQ-VAE made them" in warnings[0]
+
+
+def test_a_truncated_shard_is_named_and_can_be_skipped(converted, tmp_path):
+    from keras_videogpt.data.tfrecords import scan_shards
+    from train import common
+
+    _, dst, _ = converted
+    copy = tmp_path / "copy"
+    shutil.copytree(dst, copy)
+    shard = copy / "clips-00001.tfrecord"
+    shard.write_bytes(shard.read_bytes()[:-100])  # the second of its 2 clips is cut short
+    report = scan_shards(str(copy))
+    assert report["shards"] == 3 and report["records"] == 5
+    assert report["corrupt"] == [{"file": str(shard), "readable_records": 1,
+                                  "error": report["corrupt"][0]["error"]}]
+    assert "truncated record" in report["corrupt"][0]["error"]
+
+    with pytest.raises(tf.errors.DataLossError):
+        list(clip_dataset(str(copy), batch_size=1, shuffle=False, repeat=False))
+    error = common.explain_data_loss(str(copy), tf.errors.DataLossError(None, None, "x"))
+    assert isinstance(error, ValueError)
+    assert re.search(r"1 of 3 shards .* are corrupt or truncated: '.*clips-00001.tfrecord' after "
+                     r"1 records \(truncated record.*--skip_corrupt", str(error))
+    clips = list(clip_dataset(str(copy), batch_size=1, shuffle=False, repeat=False,
+                              skip_corrupt=True))
+    assert len(clips) == 5

@@ -11,7 +11,7 @@ from absl import logging
 
 
 def video_source(data, batch_size, sequence_length, resolution, num_videos=512, seed=0,
-                 with_labels=False):
+                 with_labels=False, skip_corrupt=False):
     """A repeating, batched training dataset from a `--data` flag.
 
     `moving_mnist` makes Moving MNIST offline; a folder or glob of TFRecord
@@ -21,14 +21,40 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
     from keras_videogpt import data as kdata
 
     if data == "moving_mnist":
+        if with_labels:
+            raise ValueError("This prior is class-conditional, but Moving MNIST clips have no "
+                             "class labels: use a labelled dataset (a TFDS name such as ucf101, "
+                             "or shards converted from class sub-folders) or an unconditional "
+                             "preset.")
         ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed)
         return ds.shuffle(num_videos, seed=seed).repeat().batch(batch_size, drop_remainder=True)
     if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
-        return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed)
+        return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
+                                  skip_corrupt=skip_corrupt)
+    if os.sep in data or data.startswith(".") or data.endswith(".tfrecord"):
+        raise FileNotFoundError(f"--data '{data}' looks like a path, but nothing exists there "
+                                "(TFDS names have no slashes).")
     from keras_videogpt.data.tfds import tfds_dataset
 
     return tfds_dataset(data, batch_size, sequence_length=sequence_length,
                         resolution=resolution, with_labels=with_labels, seed=seed)
+
+
+def explain_data_loss(data, error):
+    """A `DataLossError` from `fit` as an error that names the damaged shards of `data`."""
+    from keras_videogpt.data.tfrecords import scan_shards
+
+    try:
+        report = scan_shards(data)
+    except (FileNotFoundError, tf.errors.OpError):
+        return error
+    if not report["corrupt"]:
+        return error
+    names = "; ".join(f"'{c['file']}' after {c['readable_records']} records ({c['error']})"
+                      for c in report["corrupt"][:5])
+    return ValueError(f"{len(report['corrupt'])} of {report['shards']} shards in '{data}' are "
+                      f"corrupt or truncated: {names}. Rerun with --skip_corrupt to train on "
+                      "the readable records, or convert the videos again.")
 
 
 def setup(strategy="auto", tpu=None, mixed_precision=None):
@@ -209,6 +235,8 @@ def define_scale_flags(flags):
                       "Keras dtype policy (bf16 for TPU, fp16 with loss scaling for GPU).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (TPU: always).")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_bool("skip_corrupt", False, "Read TFRecord shards up to a corrupt or "
+                      "truncated record and go on, instead of stopping.")
     flags.DEFINE_bool("restart", False, "Train from scratch even if --workdir holds a trained "
                       "model or a backup (both are replaced).")
 

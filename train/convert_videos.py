@@ -1,6 +1,6 @@
 """Cut a folder of videos into TFRecord shards of fixed-length clips:
 
-    python -m train.convert_videos --src=videos/ --dst=runs/clips --sequence_length=16 --resolution=64
+    python -m train.convert_videos --src=videos/ --dst=runs/clips --sequence_length=16
 
 Sub-folders of --src are classes. Writes `clips-NNNNN.tfrecord` and
 `metadata.json` (which names every skipped file and why) into --dst, which

@@ -33,7 +33,7 @@ def build_prior(preset, vqvae, **overrides):
 def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
                 learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
                 strategy=None, jit_compile=False, steps_per_execution=1, restart=False,
-                **overrides):
+                skip_corrupt=False, **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
     `batch_size` is global (divided over `strategy`'s replicas).
@@ -76,7 +76,8 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     else:
         t, h, _, _ = vqvae.video_shape
         videos = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
-                                     with_labels=prior.class_cond_dim is not None)
+                                     with_labels=prior.class_cond_dim is not None,
+                                     skip_corrupt=skip_corrupt)
         ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
         # Skip before encoding: skipped batches then cost no VQ-VAE pass.
         train_ds = encode_in_pipeline(videos.skip(done), vqvae, prior.n_cond_frames)
@@ -84,8 +85,12 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate),
                       jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     start = time.time()
-    history = prior.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                        callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
+    try:
+        history = prior.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            verbose=verbose,
+                            callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
+    except tf.errors.DataLossError as e:
+        raise common.explain_data_loss(codes or data, e) from None
     prior.save(os.path.join(workdir, "prior.keras"))
     eval_batches = ds.take(4)
     result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
@@ -110,7 +115,7 @@ def main(argv):
         heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
         gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
         jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
-        restart=FLAGS.restart)
+        restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt)
     logging.info("prior metrics: %s", metrics["prior"])
     print(metrics["prior"])
 

@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 
 def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, learning_rate,
                 num_videos=512, seed=0, jit_compile=False, eval_clips=16, verbose="auto",
-                strategy=None, steps_per_execution=1, restart=False):
+                strategy=None, steps_per_execution=1, restart=False, skip_corrupt=False):
     """Trains and evaluates; returns the model and the metrics dict.
 
     `batch_size` is global: under `strategy` each of its replicas takes
@@ -57,12 +57,16 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
         learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
         mixed_precision=keras.mixed_precision.global_policy().name))
     t, h, w, _ = model.video_shape
-    ds = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed)
+    ds = common.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
+                             skip_corrupt=skip_corrupt)
     # A resumed run goes on where the stopped one was in the data.
     ds = ds.skip(common.resume_batches(workdir, steps_per_epoch))
     start = time.time()
-    model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-              callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))
+    try:
+        model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                  callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))
+    except tf.errors.DataLossError as e:
+        raise common.explain_data_loss(data, e) from None
     train_seconds = time.time() - start
     model.save(model_path)
 
@@ -95,7 +99,7 @@ def main(argv):
                              FLAGS.epochs, FLAGS.steps_per_epoch, FLAGS.learning_rate,
                              FLAGS.num_videos, FLAGS.seed, FLAGS.jit_compile, FLAGS.eval_clips,
                              strategy=strategy, steps_per_execution=FLAGS.steps_per_execution,
-                             restart=FLAGS.restart)
+                             restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt)
     logging.info("VQ-VAE metrics: %s", metrics["vqvae"])
     print(metrics["vqvae"])
 

@@ -63,7 +63,8 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)))
     writer.close()
     meta = {"latent_shape": list(vqvae.latent_shape), "n_codes": vqvae.n_codes,
-            "vqvae_fingerprint": vqvae.fingerprint(), "n_cond_frames": n_cond_frames, "frame_shape": list(vqvae.resolution),
+            "vqvae_fingerprint": vqvae.fingerprint(), "n_cond_frames": n_cond_frames,
+            "frame_shape": list(vqvae.resolution),
             "num_examples": writer.count, "with_labels": label is not None}
     with tf.io.gfile.GFile(os.path.join(directory, CODES_METADATA), "w") as f:
         json.dump(meta, f, indent=1)

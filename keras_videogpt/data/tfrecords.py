@@ -72,9 +72,34 @@ def _shard_files(pattern):
     return files
 
 
+def scan_shards(pattern):
+    """Reads every record of every shard; names the shards that are corrupt or truncated.
+
+    TF's own `DataLossError` says where in a file a record broke, not which
+    file. Returns `{"shards", "records", "corrupt"}`, where `corrupt` lists
+    `{"file", "readable_records", "error"}`.
+    """
+    report = {"shards": 0, "records": 0, "corrupt": []}
+
+    def count(ds):
+        return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+    for path in _shard_files(pattern):
+        report["shards"] += 1
+        try:
+            report["records"] += count(tf.data.TFRecordDataset(path))
+        except tf.errors.DataLossError as e:
+            readable = count(tf.data.TFRecordDataset(path).ignore_errors())
+            report["records"] += readable
+            reason = e.message.split("}}")[-1].split("[Op:")[0].strip()
+            report["corrupt"].append({"file": path, "readable_records": readable,
+                                      "error": reason})
+    return report
+
+
 def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffle=True,
                  repeat=True, seed=None, shuffle_buffer=256, drop_remainder=True,
-                 input_context=None):
+                 input_context=None, skip_corrupt=False):
     """Streams clips from TFRecord shards, local or on `gs://`, for `fit`.
 
     Args:
@@ -87,6 +112,9 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
         drop_remainder: keep True for static shapes (TPU, XLA).
         input_context: a `tf.distribute.InputContext`; shards are split across
             input pipelines (use with `strategy.distribute_datasets_from_function`).
+        skip_corrupt: read each shard up to its first corrupt or truncated
+            record and go on with the next, instead of failing with
+            `DataLossError` (`scan_shards` names the damaged shards).
 
     Returns:
         A dataset of float32 `[B, T, H, W, C]` clips in [-0.5, 0.5] with a
@@ -113,7 +141,10 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed)
     # Seeded streams stay deterministic, so that a resumed run can skip to its position.
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+    read = tf.data.TFRecordDataset
+    if skip_corrupt:
+        read = lambda path: tf.data.TFRecordDataset(path).ignore_errors()  # noqa: E731
+    ds = ds.interleave(read, cycle_length=min(4, len(files)),
                        num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=not shuffle or seed is not None)
     spec = {"video": tf.io.FixedLenFeature([], tf.string),

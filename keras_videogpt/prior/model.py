@@ -97,6 +97,11 @@ class VideoGPT(keras.Model):
             raise ValueError(f"latent_shape must be (t, h, w); got {latent_shape}.")
         self.n_codes, self.embedding_dim = int(n_codes), int(embedding_dim)
         self.hidden_dim, self.heads, self.num_layers = int(hidden_dim), int(heads), int(layers)
+        for name, value in (("n_codes", self.n_codes), ("embedding_dim", self.embedding_dim),
+                            ("hidden_dim", self.hidden_dim), ("heads", self.heads),
+                            ("layers", self.num_layers)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1; got {value}.")
         if self.hidden_dim % 3:
             raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by 3: the "
                              "position embedding gives each of T, H and W a third.")

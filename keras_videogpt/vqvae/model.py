@@ -92,6 +92,9 @@ class VQVAE(keras.Model):
         self.seed = seed
         self.reference_rounding = bool(reference_rounding)
         validation.check_divisible(self.sequence_length, self.resolution, self.downsample)
+        for name in ("n_hiddens", "embedding_dim", "n_codes", "channels", "sequence_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}.")
 
         self.encoder = Encoder(self.n_hiddens, self.n_res_layers, self.downsample,
                                self.synchronized_bn, name="encoder")
