@@ -30,9 +30,11 @@ capacity, not reach.
 
 Cost per layer: the three unmasked/masked attentions cost O(L * (T + H + W))
 for L = T * H * W positions, against O(L^2) for full attention. The cached
-decoder reads O(T + H + W) keys per step, and computes the `row` values of a
-row once it is complete (O(W^2) per row) and the `frame` values of a frame
-once it is complete (O(H^2 W) per frame): amortised O(W + H) per step.
+decoder does O(T + H + W) work per step, with no branch: at step i it
+computes the `row` value of position i - W (its row is complete by then) and
+the `frame` value of position i - H * W (its frame and all that frame's
+`row` values are complete by then). Each is first needed at exactly step i,
+as the key below the query in its column and the key one frame back.
 
 All functions work on per-head projections `[B, T, H, W, heads, d]`.
 """
@@ -107,6 +109,18 @@ def _scatter(cache, positions, rows):
     return tf.tensor_scatter_nd_update(cache, tf.stack([b, n, p], -1), rows)
 
 
+def _write_if(cache, position, rows, ok):
+    """`cache[:, :, position] = rows` where `ok`, else unchanged; `rows` `[B, n, d]`."""
+    position = tf.reshape(tf.maximum(position, 0), [1])
+    old = _gather(cache, position)
+    return _scatter(cache, position, tf.where(ok, rows[:, :, None], old))
+
+
+def _attend_one(q, keys, values, softmax):
+    """One query `[B, n, d]` over `[B, n, M, d]` keys and values, unmasked."""
+    return tf.linalg.matvec(values, softmax(tf.linalg.matvec(keys, q), None), transpose_a=True)
+
+
 def decode(q, k, v, cache, index, grid, softmax):
     """One causal axial step at raster `index`, reading and updating the cache.
 
@@ -121,48 +135,40 @@ def decode(q, k, v, cache, index, grid, softmax):
         `(out [B, n, dv], cache)`.
     """
     t_size, h_size, w_size = grid
+    plane = h_size * w_size
     cq, ck, cv, crow, cframe = cache
     index = tf.cast(index, tf.int32)
     here = tf.reshape(index, [1])
     cq = _scatter(cq, here, q[:, :, None])
     ck = _scatter(ck, here, k[:, :, None])
     cv = _scatter(cv, here, v[:, :, None])
-    t = index // (h_size * w_size)
+    t = index // plane
     h = (index // w_size) % h_size
     w = index % w_size
-    row_start = index - w
-    row_pos = row_start + tf.range(w_size)
-    col_pos = t * h_size * w_size + tf.range(h_size) * w_size + w
-    time_pos = tf.range(t_size) * h_size * w_size + h * w_size + w
+
+    # The row value of the position one row up (its row is now complete).
+    above = index - w_size
+    above_row = above - tf.math.floormod(above, w_size) + tf.range(w_size)
+    above_pos = tf.reshape(tf.maximum(above, 0), [1])
+    r = _attend_one(_gather(cq, above_pos)[:, :, 0], _gather(ck, tf.maximum(above_row, 0)),
+                    _gather(cv, tf.maximum(above_row, 0)), softmax)
+    crow = _write_if(crow, above, r, above >= 0)
+
+    # The frame value of the position one frame back (its frame's row values are complete).
+    back = index - plane
+    back_col = back - tf.math.floormod(back, plane) + tf.range(h_size) * w_size + w
+    back_pos = tf.reshape(tf.maximum(back, 0), [1])
+    f = _attend_one(_gather(cq, back_pos)[:, :, 0], _gather(ck, tf.maximum(back_col, 0)),
+                    _gather(crow, tf.maximum(back_col, 0)), softmax)
+    cframe = _write_if(cframe, back, f, back >= 0)
+
+    row_pos = index - w + tf.range(w_size)
+    col_pos = t * plane + tf.range(h_size) * w_size + w
+    time_pos = tf.range(t_size) * plane + h * w_size + w
     keys = tf.concat([_gather(ck, row_pos), _gather(ck, col_pos), _gather(ck, time_pos)], 2)
     values = tf.concat([_gather(cv, row_pos), _gather(crow, col_pos),
                         _gather(cframe, time_pos)], 2)
     mask = tf.concat([tf.range(w_size) <= w, tf.range(h_size) < h, tf.range(t_size) < t], 0)
     probs = softmax(tf.linalg.matvec(keys, q), mask)
     out = tf.linalg.matvec(values, probs, transpose_a=True)
-
-    def finish_row(crow):
-        qr, kr, vr = _gather(cq, row_pos), _gather(ck, row_pos), _gather(cv, row_pos)
-        p = softmax(tf.matmul(qr, kr, transpose_b=True), None)
-        return _scatter(crow, row_pos, tf.matmul(p, vr))
-
-    crow = tf.cond(tf.equal(w, w_size - 1), lambda: finish_row(crow), lambda: crow)
-
-    def finish_frame(cframe):
-        frame_pos = row_start - h * w_size + tf.range(h_size * w_size)
-        shape = tf.shape(q)
-
-        def columns(cache):  # [B, n, H, W, d] -> [B, n, W, H, d]
-            x = _gather(cache, frame_pos)
-            x = tf.reshape(x, tf.concat([shape[:2], [h_size, w_size], tf.shape(x)[-1:]], 0))
-            return tf.transpose(x, [0, 1, 3, 2, 4])
-
-        qc, kc, rc = columns(cq), columns(ck), columns(crow)
-        p = softmax(tf.matmul(qc, kc, transpose_b=True), None)
-        f = tf.transpose(tf.matmul(p, rc), [0, 1, 3, 2, 4])
-        f = tf.reshape(f, tf.concat([shape[:2], [h_size * w_size], tf.shape(f)[-1:]], 0))
-        return _scatter(cframe, frame_pos, f)
-
-    last = tf.logical_and(tf.equal(w, w_size - 1), tf.equal(h, h_size - 1))
-    cframe = tf.cond(last, lambda: finish_frame(cframe), lambda: cframe)
     return out, (cq, ck, cv, crow, cframe)

@@ -1,6 +1,7 @@
 """Same-padded 3D convolution and transposed convolution, padded as in VideoGPT."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -50,13 +51,24 @@ def space_to_depth(x, block):
     return ops.reshape(x, (-1, t // bt, h // bh, w // bw, bt * bh * bw * c))
 
 
+def _tap_order(kernel_size, block):
+    """Flat tap ids of a `kernel_size` kernel in (outer T, H, W, then inner T, H, W) order."""
+    (kt, kh, kw), (bt, bh, bw) = kernel_size, block
+    taps = np.arange(kt * kh * kw).reshape(kt // bt, bt, kh // bh, bh, kw // bw, bw)
+    return taps.transpose(0, 2, 4, 1, 3, 5).reshape(-1)
+
+
 def kernel_to_depth(kernel, block):
-    """Rearranges a `[kT, kH, kW, C, F]` kernel to match `space_to_depth(x, block)`."""
+    """Rearranges a `[kT, kH, kW, C, F]` kernel to match `space_to_depth(x, block)`.
+
+    One gather of whole `[C, F]` taps: TF's transpose of rank-8 tensors, the
+    obvious way to write it, takes milliseconds even for small kernels.
+    """
     kt, kh, kw, c, f = kernel.shape
     bt, bh, bw = block
-    kernel = ops.reshape(kernel, (kt // bt, bt, kh // bh, bh, kw // bw, bw, c, f))
-    kernel = ops.transpose(kernel, (0, 2, 4, 1, 3, 5, 6, 7))
-    return ops.reshape(kernel, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
+    taps = ops.take(ops.reshape(kernel, (kt * kh * kw, c, f)),
+                    _tap_order((kt, kh, kw), block), axis=0)
+    return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
@@ -133,6 +145,60 @@ class SamePadConv3D(keras.layers.Layer):
         return config
 
 
+def subpixel_kernel(kernel, strides):
+    """A transposed-conv kernel `[kT, kH, kW, F, C]` as one stride-1 conv over every output phase.
+
+    For kernel k and stride s with `k % s == 0` on an axis, output `s * q + r`
+    of the reference's transposed conv (pad, transpose, crop `k - 1` a side)
+    is a stride-1 correlation of `m = k / s` taps over the padded input,
+    starting at `q + o(r)` with `o(0) = 0` and `o(r > 0) = 1`, tap `a` weighing
+    `kernel[r + k - 1 - s * (a + o(r))]`. All phases share one conv of `m`
+    taps with `s_T * s_H * s_W * F` output channels (phase-major); each phase
+    is then cropped at its own offset (`depth_to_space`).
+
+    Returns:
+        `[mT, mH, mW, C, sT * sH * sW * F]`.
+    """
+    kt, kh, kw, f, c = kernel.shape
+    per_axis = []
+    for k, s in zip((kt, kh, kw), strides):
+        m = k // s
+        # [m, s] tap of phase r, tap a: r + k - 1 - s * (a + (r > 0))
+        per_axis.append(np.array([[r + k - 1 - s * (a + (r > 0)) for r in range(s)]
+                                  for a in range(m)]))
+    (mt, st), (mh, sh), (mw, sw) = (t.shape for t in per_axis)
+    # flat tap ids in (mT, mH, mW, sT, sH, sW) order, gathered in one go
+    ids = (per_axis[0][:, None, None, :, None, None] * kh * kw
+           + per_axis[1][None, :, None, None, :, None] * kw
+           + per_axis[2][None, None, :, None, None, :])
+    w = ops.take(ops.reshape(kernel, (kt * kh * kw, f, c)), ids.reshape(-1), axis=0)
+    w = ops.reshape(w, (mt * mh * mw, st * sh * sw, f, c))
+    w = ops.transpose(w, (0, 3, 1, 2))  # [taps, C, phases, F]: rank 4, which TF moves fast
+    return ops.reshape(w, (mt, mh, mw, c, st * sh * sw * f))
+
+
+def depth_to_space(z, strides, size, filters):
+    """Interleaves the phases of a `subpixel_kernel` conv's output into `[B, sT*nT, ..., F]`.
+
+    `z` is `[B, nT + o, nH + o, nW + o, sT * sH * sW * F]`; phase `r > 0` of an
+    axis starts one position later than phase 0 (see `subpixel_kernel`).
+    """
+    st, sh, sw = strides
+    nt, nh, nw = size
+    phases = []
+    for rt in range(st):
+        for rh in range(sh):
+            for rw in range(sw):
+                p = (rt * sh + rh) * sw + rw
+                ot, oh, ow = int(rt > 0), int(rh > 0), int(rw > 0)
+                phases.append(z[:, ot:ot + nt, oh:oh + nh, ow:ow + nw,
+                                p * filters:(p + 1) * filters])
+    y = ops.stack(phases, axis=4)  # [B, nT, nH, nW, sT*sH*sW, F]
+    y = ops.reshape(y, (-1, nt, nh, nw, st, sh, sw, filters))
+    y = ops.transpose(y, (0, 1, 4, 2, 5, 3, 6, 7))
+    return ops.reshape(y, (-1, nt * st, nh * sh, nw * sw, filters))
+
+
 @keras.saving.register_keras_serializable(package="keras_videogpt")
 class SamePadConv3DTranspose(keras.layers.Layer):
     """3D transposed convolution whose output is `input * stride` per axis.
@@ -181,13 +247,24 @@ class SamePadConv3DTranspose(keras.layers.Layer):
             )
 
     def call(self, x):
+        size = x.shape[1:4]
         x = ops.pad(x, self._padding)
-        y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="valid")
-        kt, kh, kw = (k - 1 for k in self.kernel_size)
-        y = y[:, kt:y.shape[1] - kt, kh:y.shape[2] - kh, kw:y.shape[3] - kw, :]
+        if self._as_subpixel(size):
+            # Only the kept outputs, as stride-1 convs (whose CPU gradients are fast).
+            z = ops.conv(x, subpixel_kernel(self.kernel, self.strides), padding="valid")
+            y = depth_to_space(z, self.strides, size, self.filters)
+        else:
+            y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="valid")
+            kt, kh, kw = (k - 1 for k in self.kernel_size)
+            y = y[:, kt:y.shape[1] - kt, kh:y.shape[2] - kh, kw:y.shape[3] - kw, :]
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _as_subpixel(self, size):
+        """Whether the phase form applies: static sizes and kernels divisible by the strides."""
+        return None not in size and all(k % s == 0 for k, s in zip(self.kernel_size,
+                                                                    self.strides))
 
     def compute_output_shape(self, input_shape):
         spatial = [None if d is None else d * s
