@@ -187,3 +187,80 @@ class BackupRandomState(keras.callbacks.Callback):
         with tf.io.gfile.GFile(tmp, "w") as f:
             json.dump({"epoch": epoch + 1, "states": states}, f)
         tf.io.gfile.rename(tmp, self.path, overwrite=True)
+
+
+class VideoSummary(keras.callbacks.Callback):
+    """Shows what the model makes in TensorBoard's Images tab, every `every` epochs.
+
+    For a `VQVAE`: held-out `clips` above their reconstructions. For a
+    `VideoGPT`: `num_samples` videos drawn with a fixed seed and decoded by
+    `vqvae` (frame-conditioned priors continue the first frames of `clips`,
+    class-conditional ones take the classes 0, 1, 2, ...), so the epochs can be
+    compared. Each summary is a filmstrip: a row per clip, frames left to
+    right. Put it beside `keras.callbacks.TensorBoard(log_dir)`.
+
+    Args:
+        log_dir: the folder of its event files, e.g. `logs/videos` beside the
+            TensorBoard callback's `logs/train` and `logs/validation`.
+        clips: held-out clips `[N, T, H, W, 3]`, uint8 or floats in [-0.5, 0.5].
+        vqvae: for a prior, the VQ-VAE that decodes its codes.
+        every: epochs between summaries.
+        num_samples: videos a prior draws.
+        seed: the prior's sampling seed.
+
+    Example:
+    >>> summary = VideoSummary("runs/x/logs/videos", held_out[:4])  # doctest: +SKIP
+    >>> vqvae.fit(ds, epochs=8, callbacks=[summary])                # doctest: +SKIP
+    """
+
+    def __init__(self, log_dir, clips=None, vqvae=None, every=1, num_samples=4, seed=0):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every must be >= 1; got {every}.")
+        self.log_dir = log_dir
+        self.clips = None if clips is None else np.asarray(clips)
+        self.vqvae, self.every = vqvae, int(every)
+        self.num_samples, self.seed = int(num_samples), seed
+        self._writer = None
+        self._sampler = None
+
+    def _images(self):
+        from keras_videogpt.visualize import filmstrip, to_uint8
+
+        model = self.model
+        if hasattr(model, "encode"):  # a VQ-VAE
+            if self.clips is None:
+                raise ValueError("VideoSummary needs held-out `clips` to show reconstructions.")
+            recon = np.clip(np.asarray(model(self.clips, training=False), "float32"), -0.5, 0.5)
+            return {"reconstructions": filmstrip(np.concatenate([to_uint8(self.clips),
+                                                                 to_uint8(recon)]))}
+        from keras_videogpt.sampling import Sampler
+
+        if self.vqvae is None:
+            raise ValueError("VideoSummary needs the `vqvae` to decode a prior's samples.")
+        if self._sampler is None:
+            self._sampler = Sampler(model, self.vqvae)
+        cond = {}
+        if model.n_cond_frames:
+            if self.clips is None:
+                raise ValueError("A frame-conditioned prior needs `clips` to continue.")
+            cond["cond_frames"] = self.clips[:self.num_samples, :model.n_cond_frames]
+        if model.class_cond_dim is not None:
+            cond["label"] = np.arange(self.num_samples) % model.class_cond_dim
+        out = self._sampler.sample(self.num_samples, self.seed, **cond)
+        return {"samples": filmstrip(out["video_uint8"].numpy())}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            for name, image in self._images().items():
+                tf.summary.image(name, image[None], step=epoch + 1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -41,3 +41,15 @@ def save_gif(path, video, fps=8):
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps),
                    loop=0)
     return path
+
+
+def filmstrip(videos, padding=1):
+    """`[B, T, H, W, C]` clips as one image: a row per clip, its frames left to right."""
+    videos = to_uint8(videos)
+    b, t, h, w, c = videos.shape
+    image = np.zeros((padding + b * (h + padding), padding + t * (w + padding), c), "uint8")
+    for i in range(b):
+        for j in range(t):
+            top, left = padding + i * (h + padding), padding + j * (w + padding)
+            image[top:top + h, left:left + w] = videos[i, j]
+    return image

@@ -156,3 +156,13 @@ def test_malformed_server_responses_get_one_clear_error(body, message):
 
     with pytest.raises(client.ServingError, match=message):
         client.parse_response(body)
+
+
+def test_the_sample_command_refuses_a_label_for_an_unconditional_prior(vqvae, tmp_path):
+    from train.sample import draw_videos
+
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    with pytest.raises(ValueError, match="--label=1 was given, but this prior is not "
+                                         "class-conditional"):
+        draw_videos(vqvae, prior, str(tmp_path), batch_size=1, seed=0, label=1, verbose=False)
+    assert not list(tmp_path.glob("*.gif"))  # refused before drawing anything

@@ -97,3 +97,65 @@ def test_frame_conditioned_prior_continues_the_real_clips(pair):
     report = evaluate(vqvae, prior, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
                       verbose=False)
     assert report["fvd"]["mean"] > 0 and 0 < report["bits_per_dim"] < 20
+
+
+def recording_i3d():
+    """A stand-in I3D that keeps the features of every call, in order."""
+    i3d = stand_in_i3d()
+    features, embed = [], i3d._fn
+
+    def record(rgb):
+        out = embed(rgb)
+        features.append(np.asarray(out))
+        return out
+
+    i3d._fn, i3d.features = record, features
+    return i3d
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_fvd_fvd_star_and_rfvd_compare_the_right_sets(pair):
+    from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
+
+    vqvae, prior = pair
+    i3d = recording_i3d()
+    report = evaluate(vqvae, prior, num_clips=8, i3d=i3d, batch_size=8, verbose=False,
+                      i3d_batch_size=8)
+    real, recon, fake = i3d.features  # one batch: real clips, reconstructions, samples
+    stats = []
+    for features in (real, recon, fake):
+        s = FeatureStats()
+        s.update(features)
+        stats.append(s)
+    assert report["fvd"]["mean"] == pytest.approx(frechet_distance(stats[0], stats[2]))
+    assert report["fvd_star"]["mean"] == pytest.approx(frechet_distance(stats[1], stats[2]))
+    assert report["rfvd"] == pytest.approx(frechet_distance(stats[0], stats[1]))
+    assert "FVD* " in format_report(report) and "the prior alone" in format_report(report)
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_held_out_split_by_default_and_recorded(pair):
+    vqvae, _ = pair
+    held_out, train = recording_i3d(), recording_i3d()
+    a = evaluate(vqvae, None, num_clips=4, i3d=held_out, batch_size=4, verbose=False)
+    b = evaluate(vqvae, None, num_clips=4, i3d=train, batch_size=4, verbose=False,
+                 split="train")
+    assert (a["split"], b["split"]) == ("test", "train")
+    assert not np.allclose(held_out.features[0], train.features[0])  # other clips
+    with pytest.raises(ValueError, match="split must be 'test' or 'train'"):
+        evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), split="val", verbose=False)
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_protocol_flags_a_run_with_too_few_clips(pair):
+    vqvae, _ = pair
+    report = evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
+                      verbose=False, protocol="videogpt")
+    assert report["protocol"]["name"] == "videogpt" and not report["protocol"]["comparable"]
+    assert report["protocol"]["not_comparable_because"] == ["4 clips per trial < 256"]
+    assert "protocol videogpt: NOT comparable: 4 clips per trial < 256" in format_report(report)
+    styled = evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
+                      verbose=False, protocol="stylegan-v")
+    assert "clips of 4 frames, not 16" in styled["protocol"]["not_comparable_because"]
+    with pytest.raises(ValueError, match="Unknown FVD protocol 'fid'"):
+        evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), protocol="fid", verbose=False)

@@ -11,12 +11,14 @@ from absl import logging
 
 
 def video_source(data, batch_size, sequence_length, resolution, num_videos=512, seed=0,
-                 with_labels=False, skip_corrupt=False):
-    """A repeating, batched training dataset from a `--data` flag.
+                 with_labels=False, skip_corrupt=False, split="train"):
+    """A repeating, batched dataset from a `--data` flag.
 
     `moving_mnist` makes Moving MNIST offline; a folder or glob of TFRecord
-    shards (local, or any filesystem TF reads: gs://, s3://, hdfs://) is
-    streamed; any other name is a TFDS dataset.
+    shards (local, or gs:// which TF reads natively) is streamed; any other
+    name is a TFDS dataset, read from `split`. Held-out data: the TFDS `test`
+    split, or for Moving MNIST clips made with another seed (other
+    trajectories and digit draws from the same 5000 digits).
     """
     from keras_videogpt import data as kdata
 
@@ -36,8 +38,20 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
                                 "(TFDS names have no slashes).")
     from keras_videogpt.data.tfds import tfds_dataset
 
-    return tfds_dataset(data, batch_size, sequence_length=sequence_length,
+    return tfds_dataset(data, batch_size, split=split, sequence_length=sequence_length,
                         resolution=resolution, with_labels=with_labels, seed=seed)
+
+
+def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64, seed=0,
+                    with_labels=False):
+    """Held-out clips for validation and reports: a TFDS name's `test` split, or for Moving
+    MNIST clips of another seed; shards are read with another shuffle (give held-out shards
+    as their own `--data` to evaluate on them)."""
+    tfds_name = data != "moving_mnist" and "://" not in data and not os.path.exists(
+        data.split("*")[0]) and "*" not in data
+    return video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
+                        seed=seed + 1, with_labels=with_labels,
+                        split="test" if tfds_name else "train")
 
 
 def explain_data_loss(data, error):
@@ -195,11 +209,14 @@ def resume_batches(workdir, steps_per_epoch):
     return (backup_epoch(workdir) or 0) * int(steps_per_epoch)
 
 
-def fit_callbacks(workdir, checkpoint_name, strategy=None):
+def fit_callbacks(workdir, checkpoint_name, strategy=None, validation=False, videos=None):
     """Resume-after-kill, checkpoints, a NaN stop and TensorBoard logs under `workdir`.
 
     The backup holds the weights, the optimizer, the EMA codebook, the epoch
     and the random-number state; `resume_batches` gives the data position.
+    With `validation`, `best.<checkpoint_name>` keeps the model of the lowest
+    `val_loss`. `videos`, a `VideoSummary`, writes videos to the TensorBoard
+    logs.
 
     Under MultiWorkerMirroredStrategy only the chief writes to `workdir`;
     the other workers write to temporary folders, as TF's guide prescribes.
@@ -215,12 +232,19 @@ def fit_callbacks(workdir, checkpoint_name, strategy=None):
         BackupRandomState(backup),
         keras.callbacks.ModelCheckpoint(os.path.join(workdir, checkpoint_name)),
     ]
+    if validation:
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            os.path.join(workdir, "best." + checkpoint_name), monitor="val_loss",
+            save_best_only=True))
     if importlib.util.find_spec("tensorboard") is None:
         logging.warning("TensorBoard is not installed, so no logs are written "
                         "(`pip install keras-videogpt[train]`).")
     else:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
                                                      update_freq=20))
+        if videos is not None:
+            videos.log_dir = os.path.join(workdir, "logs", "videos")
+            callbacks.append(videos)
     return callbacks
 
 
@@ -235,6 +259,10 @@ def define_scale_flags(flags):
                       "Keras dtype policy (bf16 for TPU, fp16 with loss scaling for GPU).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (TPU: always).")
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
+    flags.DEFINE_integer("validation_steps", 2, "Held-out batches evaluated after each epoch "
+                         "(val_loss etc.; best.*.keras keeps the best); 0: none.")
+    flags.DEFINE_integer("video_summary_every", 1, "Epochs between videos in TensorBoard "
+                         "(reconstructions or samples); 0: none.")
     flags.DEFINE_bool("skip_corrupt", False, "Read TFRecord shards up to a corrupt or "
                       "truncated record and go on, instead of stopping.")
     flags.DEFINE_bool("restart", False, "Train from scratch even if --workdir holds a trained "

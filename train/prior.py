@@ -33,11 +33,18 @@ def build_prior(preset, vqvae, **overrides):
 def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
                 learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
                 strategy=None, jit_compile=False, steps_per_execution=1, restart=False,
-                skip_corrupt=False, **overrides):
+                skip_corrupt=False, validation_steps=2, video_summary_every=1, **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
-    `batch_size` is global (divided over `strategy`'s replicas).
+    `batch_size` is global (divided over `strategy`'s replicas). When the codes
+    come from `data`, each epoch ends with `validation_steps` held-out batches
+    (`val_*` metrics; `best.prior.keras` keeps the lowest `val_loss`) and,
+    every `video_summary_every` epochs, a few samples in TensorBoard
+    (continuing held-out first frames for frame-conditioned priors). With
+    `codes`, there is no held-out split, so neither runs.
     """
+    from keras_videogpt.callbacks import VideoSummary
+
     import keras
     import tensorflow as tf
 
@@ -68,6 +75,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     done = common.resume_batches(workdir, steps_per_epoch)
     if codes:
         meta = check_codes_match(codes, vqvae, logging.warning)
+        val_ds = videos = None
         if meta["n_cond_frames"] < prior.n_cond_frames:
             raise ValueError(f"The codes in '{codes}' carry {meta['n_cond_frames']} frames; "
                              f"the prior needs {prior.n_cond_frames}.")
@@ -81,14 +89,26 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
         # Skip before encoding: skipped batches then cost no VQ-VAE pass.
         train_ds = encode_in_pipeline(videos.skip(done), vqvae, prior.n_cond_frames)
+        held_out = common.held_out_source(data, batch_size, t, h, seed=seed,
+                                          with_labels=prior.class_cond_dim is not None)
+        val_ds = encode_in_pipeline(held_out, vqvae, prior.n_cond_frames)
+        if video_summary_every:
+            clips = common.first_batch(held_out, 4)
+            videos = VideoSummary(None, clips, vqvae, every=video_summary_every,
+                                  num_samples=len(clips), seed=seed)
     with strategy.scope():
         prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate),
                       jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     start = time.time()
+    if not video_summary_every:
+        videos = None
+    validate = bool(validation_steps) and val_ds is not None
     try:
         history = prior.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            verbose=verbose,
-                            callbacks=common.fit_callbacks(workdir, "prior.keras", strategy))
+                            verbose=verbose, validation_data=val_ds if validate else None,
+                            validation_steps=validation_steps if validate else None,
+                            callbacks=common.fit_callbacks(workdir, "prior.keras", strategy,
+                                                           validation=validate, videos=videos))
     except tf.errors.DataLossError as e:
         raise common.explain_data_loss(codes or data, e) from None
     prior.save(os.path.join(workdir, "prior.keras"))
@@ -115,7 +135,8 @@ def main(argv):
         heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
         gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
         jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
-        restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt)
+        restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt,
+        validation_steps=FLAGS.validation_steps, video_summary_every=FLAGS.video_summary_every)
     logging.info("prior metrics: %s", metrics["prior"])
     print(metrics["prior"])
 

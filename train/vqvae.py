@@ -18,17 +18,22 @@ FLAGS = flags.FLAGS
 
 def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, learning_rate,
                 num_videos=512, seed=0, jit_compile=False, eval_clips=16, verbose="auto",
-                strategy=None, steps_per_execution=1, restart=False, skip_corrupt=False):
+                strategy=None, steps_per_execution=1, restart=False, skip_corrupt=False,
+                validation_steps=2, video_summary_every=1):
     """Trains and evaluates; returns the model and the metrics dict.
 
     `batch_size` is global: under `strategy` each of its replicas takes
     `batch_size / replicas` clips, and the loss is the mean over the global batch.
+    Each epoch ends with `validation_steps` held-out batches (`val_*` metrics;
+    `best.vqvae.keras` keeps the lowest `val_loss`) and, every
+    `video_summary_every` epochs, held-out reconstructions in TensorBoard.
     """
     import tensorflow as tf
     import keras
     import numpy as np
 
     from keras_videogpt import VQVAE, presets
+    from keras_videogpt.callbacks import VideoSummary
     from keras_videogpt.distribute import worker_dir
     from keras_videogpt.metrics import nmse
     from keras_videogpt.visualize import save_gif, video_grid
@@ -61,18 +66,24 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
                              skip_corrupt=skip_corrupt)
     # A resumed run goes on where the stopped one was in the data.
     ds = ds.skip(common.resume_batches(workdir, steps_per_epoch))
+    eval_ds = common.held_out_source(data, batch_size, t, h, max(eval_clips, 64), seed)
+    real = common.first_batch(eval_ds, eval_clips)
+    videos = None
+    if video_summary_every:
+        videos = VideoSummary(None, real[:4], every=video_summary_every)
     start = time.time()
     try:
         model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                  callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy))
+                  validation_data=eval_ds if validation_steps else None,
+                  validation_steps=validation_steps or None,
+                  callbacks=common.fit_callbacks(workdir, "vqvae.keras", strategy,
+                                                 validation=bool(validation_steps),
+                                                 videos=videos))
     except tf.errors.DataLossError as e:
         raise common.explain_data_loss(data, e) from None
     train_seconds = time.time() - start
     model.save(model_path)
 
-    eval_ds = common.video_source(data, batch_size, t, h, num_videos=max(eval_clips, 64),
-                                  seed=seed + 1)
-    real = common.first_batch(eval_ds, eval_clips)
     out = model.forward(real, training=False)
     recon = np.asarray(out["recon"])
     counts = np.bincount(np.asarray(out["codes"]).reshape(-1), minlength=model.n_codes)
@@ -99,7 +110,9 @@ def main(argv):
                              FLAGS.epochs, FLAGS.steps_per_epoch, FLAGS.learning_rate,
                              FLAGS.num_videos, FLAGS.seed, FLAGS.jit_compile, FLAGS.eval_clips,
                              strategy=strategy, steps_per_execution=FLAGS.steps_per_execution,
-                             restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt)
+                             restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt,
+                             validation_steps=FLAGS.validation_steps,
+                             video_summary_every=FLAGS.video_summary_every)
     logging.info("VQ-VAE metrics: %s", metrics["vqvae"])
     print(metrics["vqvae"])
 

