@@ -36,6 +36,21 @@ def test_cached_sampler_equals_naive_sampler(name):
     assert len(np.unique(fast)) > 3  # not a degenerate draw
 
 
+@pytest.mark.parametrize("jit_compile", [True, False], ids=["xla", "graph"])
+def test_segmented_full_attention_sampler_equals_naive(jit_compile):
+    """3 loops, each reading its cache prefix, draw the codes of one loop over the whole cache."""
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    sampler = sampling.Sampler(prior, segments=3, jit_compile=jit_compile)
+    assert sampler.segment_ends == [8, 16, 24]
+    fast = sampler.sample_codes(2, seed=5, top_k=8).numpy()
+    np.testing.assert_array_equal(fast, sampling.naive_sample_codes(prior, 2, seed=5, top_k=8))
+    chunked = sampler.sample_codes(2, seed=5, top_k=8, progress=lambda *_: None, chunks=5)
+    np.testing.assert_array_equal(chunked.numpy(), fast)
+    with pytest.raises(ValueError, match=r"segments must be in \[1, 24\]"):
+        sampling.Sampler(prior, segments=0)
+
+
 def test_xla_compiled_sampler_equals_naive():
     prior = VideoGPT(**TINY_PRIOR)
     randomize_output(prior)

@@ -102,7 +102,7 @@ def export_and_draw(vqvae, prior, workdir, seed):
     if not stats["same_codes_as_in_process"]:
         raise RuntimeError("The exported sampler drew other codes than the in-process one.")
     save_gif(os.path.join(workdir, "served.gif"), served["video"][0])
-    stats["path"] = path
+    stats["path"] = os.path.relpath(path, workdir)  # portable: relative to the run's folder
     return stats
 
 

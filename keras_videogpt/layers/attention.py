@@ -291,13 +291,17 @@ class MultiHeadAttention(keras.layers.Layer):
         values = tf.gather(cache_v, positions, axis=2)
         return self._attend_cache(q, keys, values, mask)
 
-    def decode_self(self, query, cache, index):
+    def decode_self(self, query, cache, index, key_limit=None):
         """One causal self-attention step at raster position `index`.
 
         Args:
             query: `[B, C]`, the normalised input at this position.
             cache: the tuple from `empty_cache` (or a previous step).
             index: int32 scalar tensor.
+            key_limit: a static bound above `index` (a Python int): full
+                attention then reads only the cache's first `key_limit`
+                positions, as the later ones are not written yet. Sparse and
+                causal axial attention read their own few positions anyway.
 
         Returns:
             `(output [B, C], cache)`.
@@ -315,9 +319,9 @@ class MultiHeadAttention(keras.layers.Layer):
             if self.pattern == "sparse":
                 out = self._decode_sparse(q, cache_k, cache_v, index)
             else:
-                length = int(np.prod(self.grid_shape))
-                out = self._attend_cache(q, cache_k, cache_v,
-                                         ops.arange(length, dtype="int32") <= index)
+                limit = int(np.prod(self.grid_shape)) if key_limit is None else int(key_limit)
+                out = self._attend_cache(q, cache_k[:, :, :limit], cache_v[:, :, :limit],
+                                         ops.arange(limit, dtype="int32") <= index)
         y = ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
         return y, cache
 

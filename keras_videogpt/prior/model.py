@@ -296,11 +296,12 @@ class VideoGPT(keras.Model):
             cross = [block.cross_attn.project_key_value(frames) for block in self.blocks]
         return caches, cross
 
-    def decode_step(self, prev_codes, index, caches, cross=None, vector=None):
+    def decode_step(self, prev_codes, index, caches, cross=None, vector=None, key_limit=None):
         """Logits `[B, n_codes]` at raster position `index`, given the code drawn at `index - 1`.
 
         `prev_codes` int `[B]` is ignored at index 0, where the start vector
-        is the input. Returns `(logits, caches)`.
+        is the input. `key_limit`, a static bound above `index`, lets full
+        attention read only that much of its cache. Returns `(logits, caches)`.
         """
         emb = ops.take(self.codebook, ops.cast(prev_codes, "int32"), axis=0)
         h = self.fc_in(ops.cast(emb, self.compute_dtype))
@@ -313,7 +314,7 @@ class VideoGPT(keras.Model):
         new_caches = []
         for i, block in enumerate(self.blocks):
             h, cache = block.decode(h, caches[i], index, vector,
-                                    None if cross is None else cross[i])
+                                    None if cross is None else cross[i], key_limit)
             new_caches.append(cache)
         return ops.cast(self.fc_out(self.norm(h, vector)), "float32"), new_caches
 
