@@ -1,4 +1,4 @@
-"""Our speed against the PyTorch reference, on the reference bench's configs: `python bench/compare.py`.
+"""Our speed against the PyTorch reference, on its bench's configs: `python bench/compare.py`.
 
 The configs are `../shared/reference-bench/ref_bench.py`'s, not our presets
 of the same names, so they are called `ref-tiny` and `ref-bair-full` here:

@@ -1,4 +1,4 @@
-"""Held-out bits/dim of full, sparse and causal axial priors at equal steps: `python bench/likelihood.py`.
+"""Held-out bits/dim of full, sparse and causal axial priors at equal steps: `bench/likelihood.py`.
 
 On Moving MNIST codes, in one run:
 1. a VQ-VAE (`--vqvae=FILE.keras`, or the `tiny` preset trained here for
