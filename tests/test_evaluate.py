@@ -159,3 +159,33 @@ def test_protocol_flags_a_run_with_too_few_clips(pair):
     assert "clips of 4 frames, not 16" in styled["protocol"]["not_comparable_because"]
     with pytest.raises(ValueError, match="Unknown FVD protocol 'fid'"):
         evaluate(vqvae, None, num_clips=4, i3d=stand_in_i3d(), protocol="fid", verbose=False)
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")
+def test_statistics_cache_hits_misses_and_changes_key(pair, tmp_path):
+    vqvae, prior = pair
+    cache = str(tmp_path / "stats")
+
+    def run(**kwargs):
+        i3d = recording_i3d()
+        args = dict(num_clips=4, batch_size=4, verbose=False, stats_cache=cache)
+        args.update(kwargs)
+        return evaluate(vqvae, prior, i3d=i3d, **args), len(i3d.features)
+
+    first, calls_first = run()
+    assert first["stats_cache"] == {"reconstructions": "miss", "real": ["miss"]}
+    assert calls_first == 3  # real clips, reconstructions, samples
+    second, calls_second = run()
+    assert second["stats_cache"] == {"reconstructions": "hit", "real": ["hit"]}
+    assert calls_second == 1  # only the samples go through I3D
+    for name in ("fvd", "fvd_star"):
+        assert second[name]["mean"] == pytest.approx(first[name]["mean"], rel=1e-9)
+    assert second["rfvd"] == pytest.approx(first["rfvd"], rel=1e-9)
+    # Another split, or a VQ-VAE with other weights, is another key.
+    other_split, _ = run(split="train")
+    assert other_split["stats_cache"] == {"reconstructions": "miss", "real": ["miss"]}
+    changed = VQVAE.from_config(vqvae.get_config())
+    changed.set_weights([w * 1.01 for w in vqvae.get_weights()])
+    other_model = evaluate(changed, None, num_clips=4, batch_size=4, verbose=False,
+                           i3d=recording_i3d(), stats_cache=cache)
+    assert other_model["stats_cache"] == {"reconstructions": "miss", "real": ["hit"]}

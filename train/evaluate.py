@@ -80,7 +80,7 @@ class _Stream:
 
 def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i3d=None,
              batch_size=16, i3d_batch_size=None, seed=0, temperature=1.0, top_k=0, top_p=1.0,
-             verbose=True, split="test", protocol=None):
+             verbose=True, split="test", protocol=None, stats_cache=None):
     """Streams `num_clips` clips per trial through the models and I3D; returns the report.
 
     Args:
@@ -98,7 +98,13 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         split: `test` (held out, the default) or `train`.
         protocol: None, or a name in `PROTOCOLS`, recorded in the report with
             whether this run's clip count and clip length make it comparable.
+        stats_cache: a folder (local or gs://) for the I3D statistics of the
+            real clips and of their reconstructions, reused by later runs with
+            the same data, split, seeds, clip count and shape, I3D and (for
+            reconstructions) VQ-VAE weights; see `StatsCache`.
     """
+    from keras_videogpt.metrics.stats_cache import StatsCache, weights_hash
+
     import keras
 
     from keras_videogpt import Sampler
@@ -128,15 +134,37 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         embed_clips(i3d, clips, i3d_batch_size, stats)
         bar.add(len(clips))
 
-    fvds, fvd_stars, real_first, recon = [], [], None, FeatureStats()
+    t, h, w, _ = vqvae.video_shape
+    cache = StatsCache(stats_cache) if stats_cache else None
+    fixed = dict(data=data, split=split, num_clips=num_clips, batch_size=batch_size,
+                 clip=[t, h, w], i3d=i3d.source)
+
+    def cached(kind, **extra):
+        """`(key, fields, stats or None)` of one statistic in the cache."""
+        if cache is None:
+            return None, None, None
+        fields = dict(fixed, kind=kind, **extra)
+        key = cache.key(**fields)
+        return key, fields, cache.load(key)
+
+    recon_key, recon_fields, recon = cached("reconstructions", seed=seed,
+                                            vqvae=weights_hash(vqvae))
+    cache_report = {"reconstructions": "hit" if recon is not None else "miss", "real": []}
+    recon_cached = recon is not None
+    recon = recon or FeatureStats()
+    fvds, fvd_stars, real_first = [], [], None
     nmse_stats, codes_used = NMSEStats(), np.zeros(vqvae.n_codes, bool)
     nll_nats, start = [], time.time()
     for trial in range(trials if prior is not None else 1):
         stream = _Stream(data, batch_size, vqvae, seed + trial, with_labels, split)
-        real, fake = FeatureStats(), FeatureStats()
+        real_key, real_fields, real = cached("real", seed=seed + trial)
+        cache_report["real"].append("hit" if real is not None else "miss")
+        real_cached = real is not None
+        real, fake = real or FeatureStats(), FeatureStats()
         for index in range(batches):
             video, video_uint8, label = stream.next()
-            embed(video_uint8, real)
+            if not real_cached:
+                embed(video_uint8, real)
             cond = {}  # what the prior is conditioned on: these clips' first frames or labels
             if prior is not None and prior.n_cond_frames:
                 cond["cond_frames"] = video[:, :prior.n_cond_frames]
@@ -148,7 +176,8 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                 reconstruction = np.asarray(vqvae.decode(codes))
                 nmse_stats.update(video, np.clip(reconstruction, -0.5, 0.5))
                 bar.add(len(video))
-                embed(to_uint8(reconstruction), recon)
+                if not recon_cached:
+                    embed(to_uint8(reconstruction), recon)
                 if prior is not None:
                     logits = prior(dict(cond, codes=codes), training=False)
                     nll_nats.append(float(prior.compute_prior_loss(logits, codes)))
@@ -158,12 +187,15 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                 out = sampler.sample(batch_size, step_seed, temperature, top_k, top_p, **cond)
                 bar.add(batch_size)
                 embed(out["video_uint8"].numpy(), fake)
+        if cache is not None and not real_cached:
+            cache.save(real_key, real, real_fields)
         if trial == 0:
             real_first = real
+            if cache is not None and not recon_cached:
+                cache.save(recon_key, recon, recon_fields)
         if prior is not None:
             fvds.append(frechet_distance(real, fake))
             fvd_stars.append(frechet_distance(recon, fake))
-    t, h, w, _ = vqvae.video_shape
     report = {
         "i3d": i3d.source, "num_clips": {"real": num_clips, "generated": num_clips if prior
                                          is not None else 0, "reconstructed": num_clips},
@@ -181,6 +213,8 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                       "per_trial": [float(f) for f in fvd_stars]},
             bits_per_dim=float(np.mean(nll_nats) / math.log(2)),
             sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p})
+    if cache is not None:
+        report["stats_cache"] = cache_report
     if protocol is not None:
         asked = PROTOCOLS[protocol]
         short = [f"{num_clips} clips per trial < {asked['num_clips']}"] if (
@@ -210,7 +244,8 @@ def main(argv):
         trials = trials if FLAGS["trials"].present else asked.get("trials", trials)
     report = evaluate(vqvae, prior, FLAGS.data, num_clips, trials, i3d,
                       FLAGS.batch_size, FLAGS.i3d_batch_size, FLAGS.seed, FLAGS.temperature,
-                      FLAGS.top_k, FLAGS.top_p, split=FLAGS.split, protocol=FLAGS.protocol)
+                      FLAGS.top_k, FLAGS.top_p, split=FLAGS.split, protocol=FLAGS.protocol,
+                      stats_cache=FLAGS.stats_cache)
     # File names, not paths: a report says what was measured, not where it sat.
     report.update(vqvae=os.path.basename(FLAGS.vqvae),
                   prior=os.path.basename(FLAGS.prior) if FLAGS.prior else None)
@@ -268,6 +303,8 @@ def define_flags():
     flags.DEFINE_integer("top_k", 0, "Top-k (0: off).")
     flags.DEFINE_float("top_p", 1.0, "Top-p (1: off).")
     flags.DEFINE_string("out", None, "JSON report to write.")
+    flags.DEFINE_string("stats_cache", None, "Folder that keeps the I3D statistics of real "
+                        "clips and reconstructions for later runs (local or gs://).")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,20 @@ class FeatureStats:
             self.count = total
         return self
 
+    def state(self):
+        """`{"count", "mean", "m2"}` arrays from which `from_state` rebuilds these statistics."""
+        if self.mean is None:
+            raise ValueError("No features were added yet.")
+        return {"count": np.asarray(self.count), "mean": self.mean, "m2": self._m2}
+
+    @classmethod
+    def from_state(cls, state):
+        stats = cls()
+        stats.count = int(state["count"])
+        stats.mean = np.asarray(state["mean"], "float64")
+        stats._m2 = np.asarray(state["m2"], "float64")
+        return stats
+
     def covariance(self):
         """Unbiased covariance (divides by N - 1)."""
         if self.count < 2:
