@@ -3,7 +3,7 @@
 On Moving MNIST codes, in one run:
 1. a VQ-VAE (`--vqvae=FILE.keras`, or the `tiny` preset trained here for
    `--vqvae_steps` steps) encodes `--train_clips` training clips and
-   `--test_clips` held-out clips (other digits' trajectories: another seed);
+   `--test_clips` held-out clips (of digits the training clips never show);
 2. one `tiny` prior per attention type trains on the training codes for
    `--steps` steps, same seed, same batches, same schedule;
 3. each prior's bits/dim (cross-entropy per code, in bits) is measured on
@@ -36,10 +36,11 @@ def train_vqvae(steps, batch, seed):
     return vqvae
 
 
-def encode(vqvae, clips, seed, batch=16):
+def encode(vqvae, clips, seed, split, batch=16):
     from keras_videogpt.data.moving_mnist import generate_moving_mnist
 
-    videos = generate_moving_mnist(clips, vqvae.video_shape[0], vqvae.video_shape[1], seed=seed)
+    videos = generate_moving_mnist(clips, vqvae.video_shape[0], vqvae.video_shape[1], seed=seed,
+                                   split=split)
     return np.concatenate([vqvae.encode(videos[i:i + batch]).numpy()
                            for i in range(0, clips, batch)])
 
@@ -78,8 +79,8 @@ def main():
         vqvae = checkpoints.load(args.vqvae, VQVAE)
     else:
         vqvae = train_vqvae(args.vqvae_steps, args.batch_size, args.seed)
-    train = encode(vqvae, args.train_clips, seed=args.seed + 100)
-    test = encode(vqvae, args.test_clips, seed=args.seed + 200)
+    train = encode(vqvae, args.train_clips, seed=args.seed + 100, split="train")
+    test = encode(vqvae, args.test_clips, seed=args.seed + 200, split="test")
     result = {"vqvae": args.vqvae or f"tiny, {args.vqvae_steps} steps here",
               "vqvae_s": round(time.perf_counter() - start, 1),
               "latent": list(vqvae.latent_shape), "n_codes": vqvae.n_codes,

@@ -43,6 +43,12 @@ def test_quick_demo_end_to_end(tmp_path):
         assert 0 < metrics[name]["bits_per_dim"] <= 7.5
         assert metrics[name]["sampling"]["tokens_per_second"] > 0
     assert metrics["prior_frame_cond"]["sampling"]["conditioned_on"] == ["cond_frames"]
+    # The digit score's wiring (its figures are measurements, not test targets).
+    digits = metrics["digit_score"]
+    assert digits["threshold"] == 0.9 and digits["classifier_held_out_accuracy"] > 0.9
+    assert digits["real"]["score"] >= 0.5  # held-out real clips do hold digits
+    for name in ("reconstructions", "samples", "continuations"):
+        assert 0 <= digits[name]["score"] <= 1 and digits[name]["frames"] == 4 * 16
     # FVD with the offline I3D, its counts recorded beside it.
     evaluation = metrics["evaluation"]
     assert evaluation["i3d"].startswith("offline:") and evaluation["num_clips"]["real"] == 4

@@ -16,9 +16,9 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
 
     `moving_mnist` makes Moving MNIST offline; a folder or glob of TFRecord
     shards (local, or gs:// which TF reads natively) is streamed; any other
-    name is a TFDS dataset, read from `split`. Held-out data: the TFDS `test`
-    split, or for Moving MNIST clips made with another seed (other
-    trajectories and digit draws from the same 5000 digits).
+    name is a TFDS dataset, read from `split`. Held-out data (`split="test"`):
+    the TFDS `test` split, or Moving MNIST clips of digits that training clips
+    never show (`keras_videogpt.data.moving_mnist.DIGIT_SPLITS`).
     """
     from keras_videogpt import data as kdata
 
@@ -28,7 +28,8 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
                              "class labels: use a labelled dataset (a TFDS name such as ucf101, "
                              "or shards converted from class sub-folders) or an unconditional "
                              "preset.")
-        ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed)
+        ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed,
+                                        split="test" if split == "test" else "train")
         return ds.shuffle(num_videos, seed=seed).repeat().batch(batch_size, drop_remainder=True)
     if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
         return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
@@ -44,14 +45,13 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
 
 def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64, seed=0,
                     with_labels=False):
-    """Held-out clips for validation and reports: a TFDS name's `test` split, or for Moving
-    MNIST clips of another seed; shards are read with another shuffle (give held-out shards
+    """Held-out clips for validation and reports: a TFDS name's `test` split, or Moving MNIST
+    clips of the held-out digits; shards are read with another shuffle (give held-out shards
     as their own `--data` to evaluate on them)."""
-    tfds_name = data != "moving_mnist" and "://" not in data and not os.path.exists(
-        data.split("*")[0]) and "*" not in data
+    shards = "://" in data or os.path.exists(data.split("*")[0]) or "*" in data
     return video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
                         seed=seed + 1, with_labels=with_labels,
-                        split="test" if tfds_name else "train")
+                        split="train" if shards else "test")
 
 
 def explain_data_loss(data, error):

@@ -21,7 +21,8 @@ reference's measure of the prior alone, free of the VQ-VAE's loss) and R-FVD
 (real against reconstructions: the VQ-VAE alone).
 
 Held-out data by default (`--split=test`): a TFDS name's `test` split, or for
-Moving MNIST clips from a seed range the training commands never use.
+Moving MNIST clips of the held-out digits (`DIGIT_SPLITS`), on seeds the
+training commands never use.
 `--protocol` fixes the clip count and trials of a published protocol
 (`videogpt`: the reference's `compute_fvd`, 256 clips, 1 trial;
 `stylegan-v`: 2048 clips of 16 frames); a run with fewer clips than its

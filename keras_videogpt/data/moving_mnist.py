@@ -8,6 +8,10 @@ import numpy as np
 import tensorflow as tf
 
 DIGIT = 28
+# The 5000 digits are split once, in code, so that no digit is shared: training clips,
+# held-out clips (validation, FVD, the digit score of real clips), and the digit classifier
+# that scores frames (`keras_videogpt.metrics.digits`).
+DIGIT_SPLITS = {"train": (0, 3000), "test": (3000, 4000), "classifier": (4000, 5000)}
 
 
 def mnist_digits(path=None):
@@ -46,6 +50,17 @@ def mnist_digits(path=None):
     return table[:, :-1].reshape(-1, DIGIT, DIGIT).astype("uint8"), table[:, -1]
 
 
+def digit_split(split, path=None):
+    """The digits and labels of one of `DIGIT_SPLITS` ("train", "test", "classifier")."""
+    if split not in DIGIT_SPLITS:
+        raise ValueError(f"Unknown digit split {split!r}; choose one of {sorted(DIGIT_SPLITS)}.")
+    x, y = mnist_digits(path)
+    start, stop = DIGIT_SPLITS[split]
+    if len(x) < stop:
+        raise ValueError(f"The digit splits need {stop} digits; the file has {len(x)}.")
+    return x[start:stop], y[start:stop]
+
+
 def _trajectory(rng, steps, limit):
     """Bouncing positions `[steps, 2]` (top-left corner) inside `[0, limit]`."""
     pos = rng.uniform(0, limit, size=2)
@@ -65,7 +80,7 @@ def _trajectory(rng, steps, limit):
 
 
 def generate_moving_mnist(num_videos, sequence_length=16, resolution=64, num_digits=(1, 2),
-                          channels=3, seed=0, digits=None):
+                          channels=3, seed=0, digits=None, split="train"):
     """Moving MNIST clips as uint8 `[N, T, H, W, channels]`.
 
     Each clip has 1 or 2 digits (`num_digits` is an int or an inclusive
@@ -80,7 +95,10 @@ def generate_moving_mnist(num_videos, sequence_length=16, resolution=64, num_dig
         num_digits: digits per clip, an int or `(min, max)`.
         channels: 1 or 3.
         seed: the same seed gives the same clips.
-        digits: optional uint8 `[N, 28, 28]` digits (default: `mnist_digits()`).
+        digits: optional uint8 `[N, 28, 28]` digits (default: the `split` of
+            the 5000 packaged digits).
+        split: which of `DIGIT_SPLITS` the digits come from: "train" for
+            training clips, "test" for held-out ones.
     """
     if resolution < DIGIT:
         raise ValueError(f"`resolution` must be at least {DIGIT}; got {resolution}.")
@@ -90,7 +108,7 @@ def generate_moving_mnist(num_videos, sequence_length=16, resolution=64, num_dig
     if not 1 <= lo <= hi:
         raise ValueError(f"`num_digits` must be >= 1 (an int or a (min, max) range); got {num_digits}.")
     if digits is None:
-        digits, _ = mnist_digits()
+        digits, _ = digit_split(split)
     rng = np.random.default_rng(seed)
     limit = resolution - DIGIT
     videos = np.zeros((num_videos, sequence_length, resolution, resolution), "uint8")
@@ -104,16 +122,17 @@ def generate_moving_mnist(num_videos, sequence_length=16, resolution=64, num_dig
 
 
 def moving_mnist_dataset(num_videos=1024, sequence_length=16, resolution=64, num_digits=(1, 2),
-                         channels=3, seed=0, digits=None):
+                         channels=3, seed=0, digits=None, split="train"):
     """A `tf.data.Dataset` of float32 `[T, H, W, C]` clips in [-0.5, 0.5].
 
     The clips are made once (see `generate_moving_mnist`) and held in memory;
-    batch, shuffle and repeat the dataset as usual.
+    batch, shuffle and repeat the dataset as usual. `split="test"` makes
+    held-out clips from digits that training clips never show.
 
     Example:
     >>> ds = moving_mnist_dataset(256).shuffle(256).batch(8, drop_remainder=True)  # doctest: +SKIP
     """
     videos = generate_moving_mnist(num_videos, sequence_length, resolution, num_digits,
-                                   channels, seed, digits)
+                                   channels, seed, digits, split)
     return tf.data.Dataset.from_tensor_slices(videos).map(
         lambda v: tf.cast(v, tf.float32) / 255.0 - 0.5, num_parallel_calls=tf.data.AUTOTUNE)
