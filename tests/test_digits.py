@@ -12,12 +12,15 @@ def classifier():
     return train_digit_classifier(epochs=4)
 
 
-def test_digit_splits_are_disjoint_and_fixed():
-    bounds = sorted(DIGIT_SPLITS.values())
-    assert bounds == [(0, 3000), (3000, 4000), (4000, 5000)]
-    train, test = digit_split("train")[0], digit_split("test")[0]
-    assert len(train) == 3000 and len(test) == 1000
-    assert not set(map(bytes, train[:200])) & set(map(bytes, test))
+def test_digit_splits_are_disjoint_fixed_and_hold_every_class():
+    assert sorted(DIGIT_SPLITS.values()) == [(0.0, 0.6), (0.6, 0.8), (0.8, 1.0)]
+    splits = {name: digit_split(name) for name in DIGIT_SPLITS}
+    assert [len(splits[n][0]) for n in ("train", "test", "classifier")] == [3000, 1000, 1000]
+    for name, (_, labels) in splits.items():  # the packaged file is sorted by label
+        assert np.bincount(labels, minlength=10).min() >= 0.1 * len(labels) - 1, name
+    seen = [set(map(bytes, x)) for x, _ in splits.values()]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    train, test = splits["train"][0], splits["test"][0]
     with pytest.raises(ValueError, match="Unknown digit split 'val'"):
         digit_split("val")
     # Held-out clips show only held-out digits.

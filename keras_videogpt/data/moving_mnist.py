@@ -10,8 +10,9 @@ import tensorflow as tf
 DIGIT = 28
 # The 5000 digits are split once, in code, so that no digit is shared: training clips,
 # held-out clips (validation, FVD, the digit score of real clips), and the digit classifier
-# that scores frames (`keras_videogpt.metrics.digits`).
-DIGIT_SPLITS = {"train": (0, 3000), "test": (3000, 4000), "classifier": (4000, 5000)}
+# that scores frames (`keras_videogpt.metrics.digits`). The split is made within each class
+# (the packaged file is sorted by label): these fractions of every digit's examples, in order.
+DIGIT_SPLITS = {"train": (0.0, 0.6), "test": (0.6, 0.8), "classifier": (0.8, 1.0)}
 
 
 def mnist_digits(path=None):
@@ -55,10 +56,15 @@ def digit_split(split, path=None):
     if split not in DIGIT_SPLITS:
         raise ValueError(f"Unknown digit split {split!r}; choose one of {sorted(DIGIT_SPLITS)}.")
     x, y = mnist_digits(path)
-    start, stop = DIGIT_SPLITS[split]
-    if len(x) < stop:
-        raise ValueError(f"The digit splits need {stop} digits; the file has {len(x)}.")
-    return x[start:stop], y[start:stop]
+    low, high = DIGIT_SPLITS[split]
+    keep = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        keep.append(members[int(round(low * len(members))):int(round(high * len(members)))])
+    keep = np.sort(np.concatenate(keep))
+    if not len(keep):
+        raise ValueError(f"The digit file has no digits for the {split!r} split.")
+    return x[keep], y[keep]
 
 
 def _trajectory(rng, steps, limit):
