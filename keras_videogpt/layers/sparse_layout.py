@@ -21,6 +21,11 @@ serves every head.
 import numpy as np
 
 
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
 class StridedSparseLayout:
     """Which blocks of positions may attend to which, for a latent grid.
 
@@ -51,6 +56,10 @@ class StridedSparseLayout:
         self.length = int(np.prod(self.shape))
         self.block_shape = self._block_shape()
         self.num_blocks = self.length // self.block_size
+        # Made once: attention reads them at every call (eagerly) or trace.
+        self._layout = _read_only(self._make_block_layout())
+        self._table, self._valid = (_read_only(a) for a in self._make_block_table())
+        self._gathered = _read_only(self._make_gathered_mask())
 
     def _block_shape(self):
         trailing = 1
@@ -69,6 +78,9 @@ class StridedSparseLayout:
 
     def block_layout(self):
         """`[num_blocks, num_blocks]` bool: query block r may attend to key block c."""
+        return self._layout
+
+    def _make_block_layout(self):
         nb = self.num_blocks
         layout = np.zeros((nb, nb), dtype=bool)
         for row in range(nb):
@@ -95,7 +107,10 @@ class StridedSparseLayout:
             `[num_blocks, K]`, False on padding, where K is the largest
             number of blocks any query block sees. Ids ascend along each row.
         """
-        layout = self.block_layout()
+        return self._table, self._valid
+
+    def _make_block_table(self):
+        layout = self._layout
         width = int(layout.sum(axis=1).max())
         table = np.zeros((self.num_blocks, width), dtype="int32")
         valid = np.zeros((self.num_blocks, width), dtype=bool)
@@ -107,7 +122,10 @@ class StridedSparseLayout:
 
     def gathered_mask(self):
         """`[num_blocks, block_size, K * block_size]` bool mask over gathered key blocks."""
-        table, valid = self.block_table()
+        return self._gathered
+
+    def _make_gathered_mask(self):
+        table, valid = self._table, self._valid
         b = self.block_size
         query = np.arange(self.num_blocks)[:, None] * b + np.arange(b)[None, :]
         key = (table[:, :, None] * b + np.arange(b)[None, None, :]).reshape(self.num_blocks, -1)
