@@ -122,10 +122,14 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
     """
     files = _shard_files(pattern)
     directory = pattern if tf.io.gfile.isdir(pattern) else os.path.dirname(pattern)
+    metadata = None  # read once: on gs:// every read is a request
+    if clip_shape is None or (tf.io.gfile.isdir(pattern) and tf.io.gfile.exists(
+            os.path.join(directory, METADATA))):
+        metadata = read_metadata(directory)
     if clip_shape is None:
-        clip_shape = read_metadata(directory)["clip_shape"]
-    if tf.io.gfile.isdir(pattern) and tf.io.gfile.exists(os.path.join(directory, METADATA)):
-        listed = read_metadata(directory).get("shards")
+        clip_shape = metadata["clip_shape"]
+    if tf.io.gfile.isdir(pattern) and metadata is not None:
+        listed = metadata.get("shards")
         found = sorted(os.path.basename(f) for f in files)
         if listed is not None and sorted(listed) != found:
             extra = sorted(set(found) - set(listed))
