@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from keras_videogpt import convert, presets
+from keras_videogpt import convert, presets, pretrained
 from keras_videogpt.vqvae.model import VQVAE
 from keras_videogpt.prior.model import VideoGPT
 from keras_videogpt.sampling import Sampler, sample

@@ -2,32 +2,41 @@
 
     python -m train.demo --workdir=runs/demo
 
-1. trains the tiny VQ-VAE (`reconstructions.gif`: originals above reconstructions);
-2. trains the tiny prior on its codes, computed inside the input pipeline,
-   and samples a grid (`samples.gif`);
-3. trains the tiny frame-conditioned prior and continues clips from their
-   first frame (`continuations.gif`: the real clips above, continuations below);
-4. evaluates the unconditional pair with `train.evaluate`: FVD and R-FVD with
-   the offline I3D (a few dozen clips, so the numbers show the wiring, not a
-   paper figure: the counts are printed beside them), NMSE and bits/dim;
-5. exports the unconditional sampler for TF Serving (`serving/videogpt/1`)
-   and draws one video from it in a fresh process that imports TensorFlow
-   only (`served.gif`), checking that it gives the in-process codes;
-6. scores frames with a digit classifier trained on digits that no clip
-   shows (`keras_videogpt.metrics.digits`): the share of frames holding a
-   digit it is at least 90% sure of, for held-out real clips,
-   reconstructions, samples and continuations;
-7. writes `metrics.json`: NMSE, perplexity, codes used, bits/dim, sampling
-   tokens/s, the digit scores, the evaluation report and the served draw's
-   timings.
+Part 1, pretrained (a minute): the `moving_mnist` presets load the weights
+that ship with the package (`keras_videogpt/weights/MODEL_CARD.md` says how
+they were trained) and
+1. reconstruct held-out clips (`pretrained_reconstructions.gif`: originals
+   above, reconstructions below);
+2. draw unconditional samples (`pretrained_samples.gif`);
+3. continue held-out clips from their first frame
+   (`pretrained_continuations.gif`: the real clips above, continuations below);
+4. export the unconditional sampler for TF Serving (`serving/videogpt/1`) and
+   draw one video from it in a fresh process that imports TensorFlow only
+   (`pretrained_served.gif`), checking that it gives the in-process codes;
+5. measure FVD, FVD* and R-FVD with the offline I3D on a few held-out clips
+   (the counts are printed beside them: too few for a paper figure).
 
-Every stage resumes from its last epoch when the command is run again after a
-stop. About 7.5 minutes on 2 CPU cores (an AMD EPYC, 2026-11-29); `--quick` runs a few steps of each
-stage to check the wiring.
+Part 2, from scratch (the rest of the 10 minutes): the `demo` recipe of
+`keras_videogpt.presets` trains the tiny VQ-VAE and the two tiny priors in
+`scratch/`, then writes `scratch_reconstructions.gif`, `scratch_samples.gif`
+and `scratch_continuations.gif`: what a few minutes of CPU training reach.
+
+Every set is scored with a digit classifier trained on digits that no clip
+shows (`keras_videogpt.metrics.digits`): the share of frames holding a digit
+it is at least 90% sure of, beside the same share for held-out real clips.
+`metrics.json` holds those digit scores, NMSE, bits/dim, codes used,
+sampling times, the FVD report and the served draw's timings, under
+`pretrained` and `scratch`. The draws are the first videos of fixed seeds.
+
+Every training stage resumes from its last epoch when the command is run
+again after a stop. About 9 minutes on 2 CPU cores; `--quick` runs a few
+steps of each stage to check the wiring.
 """
 
 import json
 import os
+import shutil
+import time
 
 from absl import app, flags
 
@@ -37,75 +46,87 @@ FLAGS = flags.FLAGS
 
 
 def run_demo(workdir, quick=False, seed=0, verbose="auto", fvd_clips=None):
-    from keras_videogpt.metrics.i3d import load_i3d
-    from train.evaluate import evaluate, format_report
-    from train.prior import train_prior
-    from train.sample import draw_videos
-    from train.vqvae import train_vqvae
+    from keras_videogpt.metrics.digits import train_digit_classifier
 
-    # 800 VQ-VAE steps at lr 1e-3 make reconstructions of held-out clips in which the digit
-    # classifier finds a digit in a majority of frames (digit score 0.55, NMSE 0.31, measured
-    # 2026-11-29; with 200 steps the reconstructions were blurs, NMSE 0.50).
-    steps = dict(vqvae=(2, 2) if quick else (32, 25), prior=(1, 3) if quick else (4, 25))
-    batch = 4 if quick else 8
-    _, vq_metrics = train_vqvae("tiny", "moving_mnist", workdir, batch, *steps["vqvae"],
-                                learning_rate=1e-3, num_videos=64 if quick else 512, seed=seed,
-                                eval_clips=8, verbose=verbose)
-    print("VQ-VAE:", vq_metrics["vqvae"])
-    vqvae_path = os.path.join(workdir, "vqvae.keras")
-
-    results, drawn = {}, {}
-    for name, preset in (("prior", "tiny"), ("prior_frame_cond", "tiny_frame_cond")):
-        prior_dir = os.path.join(workdir, name)
-        prior, vqvae, metrics = train_prior(
-            vqvae_path, preset, "moving_mnist", prior_dir, batch, *steps["prior"],
-            learning_rate=1e-3, num_videos=64 if quick else 512, seed=seed, verbose=verbose)
-        gif = "samples" if preset == "tiny" else "continuations"
-        drawn[gif], stats = draw_videos(vqvae, prior, workdir, batch, seed, name=gif)
-        results[name] = dict(metrics["prior"], sampling=stats)
-        print(f"{name}:", results[name])
-        if preset == "tiny":
-            unconditional = prior
-    # FVD needs far more clips than I3D's 400 dimensions to be comparable; the
-    # demo's count keeps it to a couple of minutes and shows how it is computed.
-    fvd_clips = fvd_clips or (4 if quick else 16)
-    report = evaluate(vqvae, unconditional, "moving_mnist", fvd_clips, 1, load_i3d(offline=True),
-                      batch_size=4 if quick else 8, seed=seed, verbose=verbose != 0)
-    print(format_report(report))
-    results["evaluation"] = report
-    results["digit_score"] = digit_scores(vqvae, drawn, seed, batch)
-    print("digit score:", {k: v["score"] for k, v in results["digit_score"].items()
-                           if isinstance(v, dict)})
-    results["served"] = export_and_draw(vqvae, unconditional, workdir, seed)
-    print("served:", results["served"])
+    os.makedirs(workdir, exist_ok=True)
+    classifier = train_digit_classifier(seed=seed)
+    results = {"digit_classifier": {"threshold": 0.9,
+                                    "held_out_accuracy": classifier.held_out_accuracy}}
+    results["pretrained"] = pretrained_part(workdir, quick, seed, classifier, fvd_clips)
+    print("pretrained:", _digits(results["pretrained"]))
+    results["scratch"] = scratch_part(workdir, quick, seed, classifier, verbose)
+    print("from scratch:", _digits(results["scratch"]))
     summary = common.write_json(os.path.join(workdir, "metrics.json"), results)
-    print(f"Wrote {workdir}/metrics.json, reconstructions.gif, samples.gif, continuations.gif, "
-          "served.gif and the SavedModel under serving/videogpt/1")
+    print(f"Wrote {workdir}/metrics.json, pretrained_*.gif, scratch_*.gif and the SavedModel "
+          "under serving/videogpt/1")
     return summary
 
 
-def digit_scores(vqvae, drawn, seed, count):
-    """The digit score of held-out real clips, their reconstructions, and the drawn videos."""
-    import numpy as np
+def _digits(part):
+    return {k: v["score"] for k, v in part["scores"]["digit_score"].items()}
 
-    from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 
-    classifier = train_digit_classifier(seed=seed)
-    t, h, _, _ = vqvae.video_shape
-    real = common.first_batch(common.held_out_source("moving_mnist", count, t, h, seed=seed),
-                              count)
-    recon = np.clip(np.asarray(vqvae(real, training=False)), -0.5, 0.5)
-    scores = {"threshold": 0.9, "classifier_held_out_accuracy": classifier.held_out_accuracy,
-              "real": digit_score(real, classifier),
-              "reconstructions": digit_score(recon, classifier)}
-    for name, result in drawn.items():
-        scores[name] = digit_score(result["video_uint8"].numpy(), classifier)
-    return scores
+def pretrained_part(workdir, quick, seed, classifier, fvd_clips=None):
+    """Draws from the shipped `moving_mnist` weights, exports and serves them, scores it all."""
+    from keras_videogpt import VQVAE, VideoGPT
+    from keras_videogpt.metrics.i3d import load_i3d
+    from train.evaluate import format_report
+    from train.recipe import score_models
+
+    start = time.time()
+    vqvae = VQVAE.from_preset("moving_mnist", weights=True)
+    prior = VideoGPT.from_preset("moving_mnist", vqvae, weights=True)
+    prior_frame_cond = VideoGPT.from_preset("moving_mnist_frame_cond", vqvae, weights=True)
+    # FVD needs far more clips than I3D's 400 dimensions to be comparable; the demo's count
+    # keeps it to a minute and shows how it is computed.
+    fvd_clips = fvd_clips or (4 if quick else 16)
+    scores = score_models(vqvae, prior, prior_frame_cond, "moving_mnist", 2 if quick else 8,
+                          fvd_clips, seed, out_dir=workdir, i3d=load_i3d(offline=True),
+                          classifier=classifier, prefix="pretrained_")
+    print(format_report(scores["fvd"]))
+    served = export_and_draw(vqvae, prior, workdir, seed)
+    shutil.move(os.path.join(workdir, "served.gif"),
+                os.path.join(workdir, "pretrained_served.gif"))
+    return {"presets": ["moving_mnist", "moving_mnist_frame_cond"], "scores": scores,
+            "served": served, "seconds": round(time.time() - start, 1)}
+
+
+def scratch_part(workdir, quick, seed, classifier, verbose="auto"):
+    """Trains the `demo` recipe from scratch in `<workdir>/scratch`, then scores it."""
+    from keras_videogpt import presets
+    from train.prior import train_prior
+    from train.recipe import score_models
+    from train.vqvae import train_vqvae
+
+    start = time.time()
+    recipe = presets.recipe("demo_quick" if quick else "demo")
+    base = os.path.join(workdir, "scratch")
+    stage = recipe["vqvae"]
+    _, vq_metrics = train_vqvae(stage["preset"], recipe["data"], base, stage["batch_size"],
+                                stage["epochs"], stage["steps_per_epoch"],
+                                stage["learning_rate"], num_videos=recipe["num_videos"],
+                                seed=recipe["seed"], eval_clips=8, verbose=verbose)
+    print("VQ-VAE:", vq_metrics["vqvae"])
+    result = {"recipe": "demo_quick" if quick else "demo", "vqvae": vq_metrics["vqvae"]}
+    priors = {}
+    for name in ("prior", "prior_frame_cond"):
+        stage = recipe[name]
+        priors[name], vqvae, metrics = train_prior(
+            os.path.join(base, "vqvae.keras"), stage["preset"], recipe["data"],
+            os.path.join(base, name), stage["batch_size"], stage["epochs"],
+            stage["steps_per_epoch"], stage["learning_rate"], num_videos=recipe["num_videos"],
+            seed=recipe["seed"], verbose=verbose)
+        result[name] = metrics["prior"]
+        print(f"{name}:", result[name])
+    result["scores"] = score_models(vqvae, priors["prior"], priors["prior_frame_cond"],
+                                    recipe["data"], 2 if quick else 8, 0, seed, out_dir=workdir,
+                                    classifier=classifier, prefix="scratch_")
+    result["seconds"] = round(time.time() - start, 1)
+    return result
 
 
 def export_and_draw(vqvae, prior, workdir, seed):
     """Exports the sampler, draws one video in a fresh TF-only process, checks the codes."""
-    import shutil
     import subprocess
     import sys
 

@@ -79,7 +79,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         if meta["n_cond_frames"] < prior.n_cond_frames:
             raise ValueError(f"The codes in '{codes}' carry {meta['n_cond_frames']} frames; "
                              f"the prior needs {prior.n_cond_frames}.")
-        ds = codes_dataset(codes, batch_size, seed=seed)
+        ds = codes_dataset(codes, batch_size, seed=seed, n_cond_frames=prior.n_cond_frames)
         train_ds = ds.skip(done)
     else:
         t, h, _, _ = vqvae.video_shape

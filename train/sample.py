@@ -4,7 +4,7 @@
         --out=runs/samples --batch_size=8 --seed=0 --top_k=0 --top_p=1.0
 
 Writes `samples.gif` (a grid), `codes.npy` and `sampling.json` (tokens/s).
-Frame-conditioned priors continue the first frames of clips from --data;
+Frame-conditioned priors continue the first frames of held-out clips of --data;
 class-conditional priors take --label.
 """
 
@@ -35,8 +35,9 @@ def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, t
     cond, real = {}, None
     if prior.n_cond_frames:
         t, h, _, _ = vqvae.video_shape
-        real = common.first_batch(common.video_source(data, batch_size, t, h, num_videos=64,
-                                                      seed=seed + 7), batch_size)
+        # Continue held-out clips: a TFDS name's test split, Moving MNIST of unseen digits.
+        real = common.first_batch(common.held_out_source(data, batch_size, t, h, seed=seed + 7),
+                                  batch_size)
         cond["cond_frames"] = real[:, :prior.n_cond_frames]
     if prior.class_cond_dim is not None:
         if label is None:

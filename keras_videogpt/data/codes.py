@@ -104,11 +104,20 @@ def check_codes_match(directory, vqvae, log_warning=None):
 
 
 def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,
-                  input_context=None):
-    """Streams pre-encoded codes (local or gs://) as static-shape prior batches."""
+                  input_context=None, n_cond_frames=None):
+    """Streams pre-encoded codes (local or gs://) as static-shape prior batches.
+
+    `n_cond_frames` is how many of the stored first frames each batch carries
+    (None: all stored; 0: none, for an unconditional prior trained on codes
+    written for a frame-conditioned one).
+    """
     meta = read_codes_metadata(directory)
     latent = tuple(meta["latent_shape"])
-    n_cond = meta["n_cond_frames"]
+    stored = meta["n_cond_frames"]
+    n_cond = stored if n_cond_frames is None else int(n_cond_frames)
+    if not 0 <= n_cond <= stored:
+        raise ValueError(f"The codes in '{directory}' carry {stored} first frame(s) per clip; "
+                         f"{n_cond_frames} were asked for.")
     spec = {"codes": tf.io.FixedLenFeature([], tf.string)}
     if n_cond:
         spec["cond_frames"] = tf.io.FixedLenFeature([], tf.string)
@@ -125,7 +134,7 @@ def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,
         out = {"codes": tf.reshape(tf.io.decode_raw(ex["codes"], tf.int32), latent)}
         if n_cond:
             frames = tf.io.decode_raw(ex["cond_frames"], tf.uint8)
-            frames = tf.reshape(frames, (n_cond, *meta["frame_shape"], 3))
+            frames = tf.reshape(frames, (stored, *meta["frame_shape"], 3))[:n_cond]
             out["cond_frames"] = tf.cast(frames, tf.float32) / 255.0 - 0.5
         if meta["with_labels"]:
             out["label"] = tf.cast(ex["label"], tf.int32)

@@ -218,11 +218,55 @@ class VideoGPT(keras.Model):
         return prior
 
     @classmethod
-    def from_preset(cls, name, vqvae, **overrides):
-        """A prior from a named configuration in `keras_videogpt.presets`, over `vqvae`."""
-        from keras_videogpt import presets
+    def from_preset(cls, name, vqvae=None, weights=None, **overrides):
+        """A prior from a named configuration in `keras_videogpt.presets`, over `vqvae`.
 
-        return cls.from_vqvae(vqvae, **presets.prior_config(name, **overrides))
+        Args:
+            name: a preset name (`keras_videogpt.presets.prior_presets()`);
+                the reference's release names (`bair_gpt`,
+                `ucf101_uncond_gpt`) are accepted too.
+            vqvae: the `VQVAE` whose codes the prior models. It may be None
+                with `weights=True` (the preset's own VQ-VAE is loaded with
+                its shipped weights) or with a reference checkpoint that
+                holds its VQ-VAE (the released priors do).
+            weights: None or False for random weights; True for the shipped
+                weights; or a path: a weights `.npz`
+                (`keras_videogpt.pretrained.save_weights`), or a reference
+                VideoGPT checkpoint (`.ckpt`, `.pt`), converted, whose own
+                hyper-parameters win over the preset's.
+            **overrides: constructor arguments that replace the preset's.
+
+        Example:
+        >>> prior = VideoGPT.from_preset("moving_mnist", weights=True)  # doctest: +SKIP
+        >>> prior = VideoGPT.from_preset("bair_gpt", weights="bair_gpt.ckpt")  # doctest: +SKIP
+        """
+        import os
+
+        from keras_videogpt import pretrained, presets
+        from keras_videogpt.vqvae.model import VQVAE
+
+        if weights is True:
+            weights = presets.shipped_weights("prior", name)
+            if vqvae is None:
+                vqvae = VQVAE.from_preset(presets.preset_info("prior", name)["vqvae_preset"],
+                                          weights=True)
+        config = presets.prior_config(name, **overrides)
+        if weights is not None and weights is not False:
+            weights = os.fspath(weights)
+            if not pretrained.is_weights_file(weights):
+                if not os.path.exists(weights):
+                    raise FileNotFoundError(f"No weights file at '{weights}'.")
+                from keras_videogpt import convert
+
+                # The checkpoint's hyper-parameters win; `overrides` are checked against them.
+                return convert.prior_from_reference(weights, vqvae=vqvae, **overrides)
+        if vqvae is None:
+            raise ValueError("A prior models a VQ-VAE's codes: pass `vqvae` (or weights=True "
+                             "for a preset whose weights ship, which loads its VQ-VAE too).")
+        prior = cls.from_vqvae(vqvae, **config)
+        if weights is not None and weights is not False:
+            pretrained.load_weights(prior, weights, vqvae=vqvae)
+        return prior
 
     # ------------------------------------------------------------- inputs
     def _check_codes(self, codes):

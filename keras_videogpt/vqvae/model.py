@@ -2,6 +2,8 @@
 
 import hashlib
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -235,11 +237,47 @@ class VQVAE(keras.Model):
 
     # ------------------------------------------------------------ config
     @classmethod
-    def from_preset(cls, name, **overrides):
-        """A VQVAE from a named configuration in `keras_videogpt.presets`."""
-        from keras_videogpt import presets
+    def from_preset(cls, name, weights=None, **overrides):
+        """A VQVAE from a named configuration in `keras_videogpt.presets`.
 
-        return cls(**presets.vqvae_config(name, **overrides))
+        Args:
+            name: a preset name (`keras_videogpt.presets.vqvae_presets()`).
+            weights: None or False for random weights; True for the weights
+                that ship with the preset (an error names the presets that
+                have some); or a path: a weights `.npz`
+                (`keras_videogpt.pretrained.save_weights`), or a reference
+                VideoGPT checkpoint (`.ckpt`, `.pt`), which is converted and
+                whose own hyper-parameters win over the preset's.
+            **overrides: constructor arguments that replace the preset's.
+
+        Example:
+        >>> vqvae = VQVAE.from_preset("moving_mnist", weights=True)  # doctest: +SKIP
+        >>> vqvae = VQVAE.from_preset("bair_stride4x2x2", weights="bair_stride4x2x2.ckpt")  # doctest: +SKIP
+        """
+        from keras_videogpt import pretrained, presets
+
+        if weights is True:
+            weights = presets.shipped_weights("vqvae", name)
+        config = presets.vqvae_config(name, **overrides)
+        if weights is None or weights is False:
+            return cls(**config)
+        weights = os.fspath(weights)
+        if pretrained.is_weights_file(weights):
+            model = cls(**config)
+            pretrained.load_weights(model, weights)
+            return model
+        if not os.path.exists(weights):
+            raise FileNotFoundError(f"No weights file at '{weights}'.")
+        from keras_videogpt import convert
+
+        # The checkpoint's hyper-parameters win; the preset gives the sizes that neither they
+        # nor the weights say (a bare state_dict does not record its clip shape or strides).
+        state, params = convert.read_reference(weights)
+        unsaid_keys = ("downsample", "sequence_length", "resolution")
+        unsaid = {k: config[k] for k in unsaid_keys if k not in params}
+        said = {k: params[k] for k in ("n_hiddens", "n_res_layers", "embedding_dim", "n_codes",
+                                       *unsaid_keys) if k in params}
+        return convert.vqvae_from_reference(state, **{**unsaid, **said, **overrides})
 
     def get_config(self):
         config = super().get_config()
