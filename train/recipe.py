@@ -195,7 +195,7 @@ def _commit():
 
 def export_weights(name, config, workdir, export_dir, scores):
     """Writes the recipe's three models as float16 weights files with the run in their headers."""
-    from keras_videogpt import checkpoints, pretrained
+    from keras_videogpt import checkpoints, presets, pretrained
 
     os.makedirs(export_dir, exist_ok=True)
     vqvae = checkpoints.load_vqvae(os.path.join(workdir, "vqvae", "vqvae.keras"))
@@ -206,9 +206,11 @@ def export_weights(name, config, workdir, export_dir, scores):
     meta = dict(recipe=name, recipe_config=config, scores=scores, commit=_commit(),
                 stage_seconds=stage_seconds)
     written = {}
-    files = {"vqvae": "moving_mnist_vqvae.npz", "prior": "moving_mnist_prior.npz",
-             "prior_frame_cond": "moving_mnist_frame_cond_prior.npz"}
-    for stage, filename in files.items():
+    for stage in ("vqvae", "prior", "prior_frame_cond"):
+        # The file name its preset ships under, or `<recipe>_<stage>.npz`.
+        shipped = presets.preset_info("vqvae" if stage == "vqvae" else "prior",
+                                      config[stage]["preset"])["weights"]
+        filename = os.path.basename(shipped) if shipped else f"{name}_{stage}.npz"
         model = vqvae if stage == "vqvae" else checkpoints.load_prior(
             os.path.join(workdir, stage, "prior.keras"), vqvae)
         target = os.path.join(export_dir, filename)
