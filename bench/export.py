@@ -33,7 +33,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch_size", type=int, default=4)
     args = parser.parse_args()
-    from export.sampler import export_sampler
+    from keras_videogpt.serving import export_sampler
     from keras_videogpt import VQVAE, Sampler, VideoGPT
 
     vqvae = VQVAE.from_preset("tiny")
@@ -62,7 +62,7 @@ def main():
         result["saved_model_mb"] = folder_mb(path)
         npz = os.path.join(tmp, "out.npz")
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "export", "load_and_sample.py"),
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "keras_videogpt", "serving", "load_and_sample.py"),
                               path, f"--batch_size={b}", "--seed", *map(str, seed),
                               "--repeats=2", f"--out={npz}"], capture_output=True, text=True,
                              check=True, cwd=tmp)

@@ -1,35 +1,9 @@
-"""Convert the reference's PyTorch checkpoints to Keras files:
+"""`python -m export.convert` in a checkout; `pip install` names it `videogpt-convert`."""
+# The command lives in the library (keras_videogpt.cli.convert); this file keeps the
+# checkout's `python -m export.convert` working.
+from keras_videogpt.cli import convert as _command
 
-    python -m export.convert --ckpt=bair_gpt.ckpt --out=runs/bair_gpt
-
-A prior checkpoint (the released `bair_gpt`, `ucf101_uncond_gpt`) writes
-`vqvae.keras` and `prior.keras` (its VQ-VAE comes from its own weights); a
-VQ-VAE checkpoint writes `vqvae.keras`. Needs torch (`pip install torch`);
-files are read with `weights_only=True`, so nothing in them can run code.
-"""
-
-from absl import app, flags
-
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    from keras_videogpt import convert
-
-    config = {}
-    if FLAGS.sequence_length:
-        config["sequence_length"] = FLAGS.sequence_length
-    if FLAGS.resolution:
-        config["resolution"] = FLAGS.resolution
-    for name, path in convert.convert_checkpoint(FLAGS.ckpt, FLAGS.out, **config).items():
-        if path:
-            print(f"{name}: {path}")
-
+__doc__ = _command.__doc__  # absl shows the main module's docstring in --help
 
 if __name__ == "__main__":
-    flags.DEFINE_string("ckpt", None, "Reference checkpoint (.ckpt, .pt or .npz).", required=True)
-    flags.DEFINE_string("out", "runs/converted", "Folder for vqvae.keras and prior.keras.")
-    flags.DEFINE_integer("sequence_length", None, "Clip length, if the checkpoint lacks it.")
-    flags.DEFINE_integer("resolution", None, "Frame size, if the checkpoint lacks it.")
-    app.run(main)
+    _command.run()

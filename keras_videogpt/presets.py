@@ -198,8 +198,8 @@ def prior_ucf101():
 
 
 # ---------------------------------------------------------------- recipes
-@_register(_RECIPES)
-def demo():
+@_register(_RECIPES, "demo")
+def recipe_demo():
     """What `make demo` trains from scratch on Moving MNIST made offline, sized to 2 CPU cores.
 
     Run: `make demo` (or `python -m train.demo --workdir=runs/demo`). The
@@ -220,10 +220,10 @@ def demo():
                               steps_per_epoch=25, learning_rate=1e-3))
 
 
-@_register(_RECIPES)
-def demo_quick():
+@_register(_RECIPES, "demo_quick")
+def recipe_demo_quick():
     """`demo` with a few steps per stage, to check the wiring (`python -m train.demo --quick`)."""
-    config = demo()
+    config = recipe_demo()
     config.update(num_videos=64)
     config["vqvae"].update(batch_size=4, epochs=2, steps_per_epoch=2)
     for stage in ("prior", "prior_frame_cond"):
@@ -231,8 +231,8 @@ def demo_quick():
     return config
 
 
-@_register(_RECIPES)
-def moving_mnist():
+@_register(_RECIPES, "moving_mnist")
+def recipe_moving_mnist():
     """The run that made the shipped Moving MNIST weights (`moving_mnist` presets).
 
     Run: `python -m train.recipe --recipe=moving_mnist --workdir=runs/moving_mnist`

@@ -134,13 +134,13 @@ def test_a_truncated_keras_file_is_called_damaged(vqvae, tmp_path):
 
 
 def test_data_flags_that_cannot_work_are_named(tmp_path):
-    from train import common
+    from keras_videogpt.training import sources
 
     with pytest.raises(FileNotFoundError, match="looks like a path, but nothing exists there"):
-        common.video_source(str(tmp_path / "no" / "clips"), 2, 4, 16)
+        sources.video_source(str(tmp_path / "no" / "clips"), 2, 4, 16)
     with pytest.raises(ValueError, match="class-conditional, but Moving MNIST clips have no "
                                          "class labels"):
-        common.video_source("moving_mnist", 2, 4, 16, with_labels=True)
+        sources.video_source("moving_mnist", 2, 4, 16, with_labels=True)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -152,14 +152,14 @@ def test_data_flags_that_cannot_work_are_named(tmp_path):
     ({"predictions": []}, "has no 'outputs'"),
 ])
 def test_malformed_server_responses_get_one_clear_error(body, message):
-    from export import client
+    from keras_videogpt.serving import client
 
     with pytest.raises(client.ServingError, match=message):
         client.parse_response(body)
 
 
 def test_the_sample_command_refuses_a_label_for_an_unconditional_prior(vqvae, tmp_path):
-    from train.sample import draw_videos
+    from keras_videogpt.evaluation import draw_videos
 
     prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
     with pytest.raises(ValueError, match="--label=1 was given, but this prior is not "

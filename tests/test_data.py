@@ -152,7 +152,7 @@ def test_reader_feeds_a_strategy_with_input_options(converted):
 def test_reader_streams_from_a_remote_filesystem_per_replica(converted):
     # `ram://` is TF's in-memory filesystem: like gs://, it is reached only
     # through tf.io.gfile, so this proves no step of the reader needs a local path.
-    from train.common import video_source
+    from keras_videogpt.training.sources import video_source
 
     _, dst, _ = converted
     remote = "ram://bucket/clips"
@@ -283,7 +283,7 @@ def test_codes_from_another_vqvae_are_refused(tmp_path):
 
 def test_a_truncated_shard_is_named_and_can_be_skipped(converted, tmp_path):
     from keras_videogpt.data.tfrecords import scan_shards
-    from train import common
+    from keras_videogpt.training import sources
 
     _, dst, _ = converted
     copy = tmp_path / "copy"
@@ -298,7 +298,7 @@ def test_a_truncated_shard_is_named_and_can_be_skipped(converted, tmp_path):
 
     with pytest.raises(tf.errors.DataLossError):
         list(clip_dataset(str(copy), batch_size=1, shuffle=False, repeat=False))
-    error = common.explain_data_loss(str(copy), tf.errors.DataLossError(None, None, "x"))
+    error = sources.explain_data_loss(str(copy), tf.errors.DataLossError(None, None, "x"))
     assert isinstance(error, ValueError)
     assert re.search(r"1 of 3 shards .* are corrupt or truncated: '.*clips-00001.tfrecord' after "
                      r"1 records \(truncated record.*--skip_corrupt", str(error))

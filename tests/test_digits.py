@@ -20,7 +20,7 @@ def test_digit_splits_are_disjoint_fixed_and_hold_every_class():
         assert np.bincount(labels, minlength=10).min() >= 0.1 * len(labels) - 1, name
     seen = [set(map(bytes, x)) for x, _ in splits.values()]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
-    train, test = splits["train"][0], splits["test"][0]
+    test = splits["test"][0]
     with pytest.raises(ValueError, match="Unknown digit split 'val'"):
         digit_split("val")
     # Held-out clips show only held-out digits.

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, TINY_VQVAE
 from keras_videogpt import VQVAE, VideoGPT, distribute
 from keras_videogpt.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
-from train import common
+from keras_videogpt.training import runs
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
 
@@ -141,7 +141,7 @@ def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path):
     video[6] = np.nan  # the second epoch's second batch
     vqvae = VQVAE(**TINY_VQVAE)
     vqvae.compile(optimizer=keras.optimizers.Adam(1e-3))
-    callbacks = common.fit_callbacks(str(tmp_path), "vqvae.keras")
+    callbacks = runs.fit_callbacks(str(tmp_path), "vqvae.keras")
     assert isinstance(callbacks[0], StopOnNonFiniteLoss)
     import tensorflow as tf
 
@@ -152,7 +152,7 @@ def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path):
     # The run goes on (resuming after epoch 1 from its backup) and meets the NaN batch.
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, batch 4.*"
                                                  r"lower the learning rate"):
-        vqvae.fit(ds, epochs=2, verbose=0, callbacks=common.fit_callbacks(str(tmp_path),
+        vqvae.fit(ds, epochs=2, verbose=0, callbacks=runs.fit_callbacks(str(tmp_path),
                                                                           "vqvae.keras"))
     kept = keras.models.load_model(tmp_path / "vqvae.keras", compile=False)
     for a, b in zip(good.get_weights(), kept.get_weights()):
@@ -163,11 +163,11 @@ def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path):
 def test_workdir_of_another_model_is_refused(tmp_path):
     config = VideoGPT.from_vqvae(VQVAE(**TINY_VQVAE), hidden_dim=24, heads=2,
                                  layers=1).get_config()
-    common.check_workdir(str(tmp_path), config)
+    runs.check_workdir(str(tmp_path), config)
     saved_a_backup(tmp_path)
-    common.check_workdir(str(tmp_path), config)  # the same model resumes
+    runs.check_workdir(str(tmp_path), config)  # the same model resumes
     with pytest.raises(ValueError, match=r"holds a run of another model.*\['layers'\]"):
-        common.check_workdir(str(tmp_path), dict(config, layers=2))
+        runs.check_workdir(str(tmp_path), dict(config, layers=2))
 
 
 def saved_a_backup(workdir, epoch=1):
@@ -190,15 +190,15 @@ def test_a_resumed_run_computes_what_an_uninterrupted_one_does(tmp_path):
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         ds = tf.data.Dataset.from_tensor_slices(clips).shuffle(12, seed=0).repeat().batch(
             2, drop_remainder=True)
-        ds = ds.skip(common.resume_batches(workdir, steps))
+        ds = ds.skip(runs.resume_batches(workdir, steps))
         model.fit(ds, epochs=epochs, steps_per_epoch=steps, verbose=0,
-                  callbacks=common.fit_callbacks(workdir, "vqvae.keras"))
+                  callbacks=runs.fit_callbacks(workdir, "vqvae.keras"))
         return model
 
-    assert common.resume_batches(str(tmp_path / "b"), 2) == 0  # nothing to resume yet
+    assert runs.resume_batches(str(tmp_path / "b"), 2) == 0  # nothing to resume yet
     whole = train(str(tmp_path / "a"), epochs=3)
     train(str(tmp_path / "b"), epochs=1)  # stopped after its first epoch...
-    assert common.resume_batches(str(tmp_path / "b"), 2) == 2
+    assert runs.resume_batches(str(tmp_path / "b"), 2) == 2
     resumed = train(str(tmp_path / "b"), epochs=3)  # ...and run again
     assert int(resumed.optimizer.iterations.numpy()) == 6
     for a, b in zip(seed_states(whole), seed_states(resumed)):
@@ -211,11 +211,11 @@ def test_a_resumed_run_computes_what_an_uninterrupted_one_does(tmp_path):
 
 def test_changed_data_settings_warn_on_resume(tmp_path, caplog):
     config = VQVAE(**TINY_VQVAE).get_config()
-    common.check_workdir(str(tmp_path), config, {"batch_size": 4})
+    runs.check_workdir(str(tmp_path), config, {"batch_size": 4})
     saved_a_backup(tmp_path)
-    common.check_workdir(str(tmp_path), config, {"batch_size": 4})
+    runs.check_workdir(str(tmp_path), config, {"batch_size": 4})
     assert "data settings differ" not in caplog.text
-    common.check_workdir(str(tmp_path), config, {"batch_size": 8})
+    runs.check_workdir(str(tmp_path), config, {"batch_size": 8})
     assert "data settings differ" in caplog.text
 
 

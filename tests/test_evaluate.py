@@ -14,7 +14,7 @@ from conftest import TINY_VQVAE
 from keras_videogpt import VQVAE, VideoGPT
 from keras_videogpt.metrics.i3d import I3D
 from test_prior import randomize_output
-from train.evaluate import evaluate, format_report
+from keras_videogpt.evaluation import evaluate, format_report
 
 
 def stand_in_i3d():

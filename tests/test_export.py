@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, TINY_VQVAE
-from export import client as client_lib
-from export.sampler import METADATA, export_sampler
+from keras_videogpt.serving import client as client_lib
+from keras_videogpt.serving import METADATA, export_sampler
 from keras_videogpt import VQVAE, VideoGPT, sampling
 from test_prior import randomize_output
 

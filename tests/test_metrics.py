@@ -163,7 +163,7 @@ def test_packaged_weights_path_exists():
 
 
 def test_exported_i3d_serves_through_hub_load(tmp_path, cricket, i3d):
-    from export.i3d import export_i3d
+    from keras_videogpt.metrics.i3d import export_i3d
 
     out = export_i3d(str(tmp_path / "i3d"))
     served = load_i3d(out)  # the TF-Hub code path, on the local SavedModel

@@ -155,7 +155,7 @@ def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="frame_shape"):
         VideoGPT(**TINY_PRIOR, n_cond_frames=1)
     with pytest.raises(ValueError, match="Unknown prior preset"):
-        presets.prior_config("bair_gpt")
+        presets.prior_config("huge_gpt")
     prior = VideoGPT(**TINY_PRIOR)
     with pytest.raises(ValueError, match=r"\[0, 16\)"):
         prior(np.full((1, 2, 3, 4), 99, "int32"))

@@ -10,7 +10,7 @@ import pytest
 from absl import logging as absl_logging
 
 from keras_videogpt.callbacks import BackupError, BackupRandomState, RunBackup
-from train import common
+from keras_videogpt.training import runs
 
 
 def small_model(learning_rate=1e-3):
@@ -106,12 +106,12 @@ def test_damaged_backup_json_is_named(tmp_path, name):
 def test_a_trained_model_without_a_backup_is_not_overwritten(tmp_path):
     (tmp_path / "vqvae.keras").write_bytes(b"trained")
     with pytest.raises(FileExistsError, match="holds a trained model.*Pass --restart"):
-        common.prepare_workdir(str(tmp_path), "vqvae.keras")
+        runs.prepare_workdir(str(tmp_path), "vqvae.keras")
     (tmp_path / "backup").mkdir()
     (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 3}')
-    common.prepare_workdir(str(tmp_path), "vqvae.keras")  # a backup to resume from: fine
+    runs.prepare_workdir(str(tmp_path), "vqvae.keras")  # a backup to resume from: fine
     (tmp_path / "run.json").write_text("{}")
-    common.prepare_workdir(str(tmp_path), "vqvae.keras", restart=True)
+    runs.prepare_workdir(str(tmp_path), "vqvae.keras", restart=True)
     assert not (tmp_path / "backup").exists() and not (tmp_path / "run.json").exists()
 
 
@@ -121,40 +121,40 @@ def test_a_trained_model_without_a_backup_is_not_overwritten(tmp_path):
 def test_schedule_flags_must_be_whole_and_positive(name, value):
     args = dict(dict(batch_size=8, epochs=2, steps_per_epoch=5), **{name: value})
     with pytest.raises(ValueError, match=f"--{name} must be a whole number >= 1; got {value}"):
-        common.check_schedule(**args)
+        runs.check_schedule(**args)
 
 
 def test_resumed_run_logs_changed_flags_and_refuses_a_precision_change(tmp_path, logged):
     workdir = str(tmp_path)
     train = dict(learning_rate=1e-3, epochs=4, steps_per_epoch=10, mixed_precision="float32")
-    common.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
+    runs.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
     # No backup yet: a failed first run does not bind the corrected rerun.
-    common.check_workdir(workdir, {"a": 2}, {"seed": 0}, train)
+    runs.check_workdir(workdir, {"a": 2}, {"seed": 0}, train)
     (tmp_path / "backup").mkdir()
     (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
     with pytest.raises(ValueError, match="holds a run of another model"):
-        common.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
-    common.check_workdir(workdir, {"a": 2}, {"seed": 0}, dict(train, learning_rate=1e-4,
+        runs.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
+    runs.check_workdir(workdir, {"a": 2}, {"seed": 0}, dict(train, learning_rate=1e-4,
                                                                epochs=8))
     assert "Resuming with --learning_rate=0.0001 (the run had 0.001)." in logged
     assert "Resuming with --epochs=8 (the run had 4)." in logged
     with pytest.raises(ValueError, match="--mixed_precision was float32 .* cannot change mid-run"):
-        common.check_workdir(workdir, {"a": 2}, {"seed": 0},
+        runs.check_workdir(workdir, {"a": 2}, {"seed": 0},
                              dict(train, mixed_precision="mixed_float16"))
 
 
 def test_an_evaluation_report_is_written_whole_and_checked_first(tmp_path):
     report = tmp_path / "eval.json"
     report.write_text(json.dumps({"fvd": 123.0, "prior": "old.keras"}))
-    common.check_report_path(str(report))  # an old report may be replaced...
-    common.write_report(str(report), {"rfvd": 4.5, "prior": None})
+    runs.check_report_path(str(report))  # an old report may be replaced...
+    runs.write_report(str(report), {"rfvd": 4.5, "prior": None})
     assert json.loads(report.read_text()) == {"rfvd": 4.5, "prior": None}  # ...not merged
     other = tmp_path / "notes.txt"
     other.write_text("my notes")
     with pytest.raises(ValueError, match="exists and is not a JSON report"):
-        common.check_report_path(str(other))
+        runs.check_report_path(str(other))
     with pytest.raises(ValueError, match="is a folder"):
-        common.check_report_path(str(tmp_path))
+        runs.check_report_path(str(tmp_path))
 
 
 def test_evaluate_refuses_a_non_json_out_before_any_work(tmp_path):

@@ -1,40 +1,9 @@
-"""Cut a folder of videos into TFRecord shards of fixed-length clips:
+"""`python -m train.convert_videos` in a checkout; `pip install` names it `videogpt-convert-videos`."""
+# The command lives in the library (keras_videogpt.cli.convert_videos); this file keeps the
+# checkout's `python -m train.convert_videos` working.
+from keras_videogpt.cli import convert_videos as _command
 
-    python -m train.convert_videos --src=videos/ --dst=runs/clips --sequence_length=16
-
-Sub-folders of --src are classes. Writes `clips-NNNNN.tfrecord` and
-`metadata.json` (which names every skipped file and why) into --dst, which
-must be empty unless --overwrite is given; `train.vqvae --data=DST` reads them.
-"""
-
-from absl import flags
-
-from train import common
-
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    from keras_videogpt.data import convert_video_folder
-
-    report = convert_video_folder(FLAGS.src, FLAGS.dst, FLAGS.sequence_length, FLAGS.resolution,
-                                  FLAGS.stride, FLAGS.max_clips_per_video, FLAGS.clips_per_shard,
-                                  overwrite=FLAGS.overwrite)
-    print({k: report[k] for k in ("num_clips", "num_videos", "num_skipped", "shards")})
-
-
-def define_flags():
-    flags.DEFINE_string("src", None, "Folder of videos (sub-folders: classes).", required=True)
-    flags.DEFINE_string("dst", None, "Folder for the shards (local or gs://).", required=True)
-    flags.DEFINE_integer("sequence_length", 16, "Frames per clip.")
-    flags.DEFINE_integer("resolution", 64, "Frame size (square).")
-    flags.DEFINE_integer("stride", None, "Frames between clip starts (default: no overlap).")
-    flags.DEFINE_integer("max_clips_per_video", None, "At most this many clips per video.")
-    flags.DEFINE_integer("clips_per_shard", 256, "Clips per TFRecord shard.")
-    flags.DEFINE_bool("overwrite", False, "Replace the clip shards and metadata.json in --dst.")
-
+__doc__ = _command.__doc__  # absl shows the main module's docstring in --help
 
 if __name__ == "__main__":
-    define_flags()
-    common.run(main)
+    _command.run()

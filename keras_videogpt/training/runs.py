@@ -1,4 +1,4 @@
-"""What the command lines share: datasets from flags, callbacks, JSON output."""
+"""A training run's folder: refusing to overwrite, resuming, callbacks, JSON reports."""
 
 import importlib.util
 import json
@@ -9,66 +9,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-
-def video_source(data, batch_size, sequence_length, resolution, num_videos=512, seed=0,
-                 with_labels=False, skip_corrupt=False, split="train"):
-    """A repeating, batched dataset from a `--data` flag.
-
-    `moving_mnist` makes Moving MNIST offline; a folder or glob of TFRecord
-    shards (local, or gs:// which TF reads natively) is streamed; any other
-    name is a TFDS dataset, read from `split`. Held-out data (`split="test"`):
-    the TFDS `test` split, or Moving MNIST clips of digits that training clips
-    never show (`keras_videogpt.data.moving_mnist.DIGIT_SPLITS`).
-    """
-    from keras_videogpt import data as kdata
-
-    if data == "moving_mnist":
-        if with_labels:
-            raise ValueError("This prior is class-conditional, but Moving MNIST clips have no "
-                             "class labels: use a labelled dataset (a TFDS name such as ucf101, "
-                             "or shards converted from class sub-folders) or an unconditional "
-                             "preset.")
-        ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed,
-                                        split="test" if split == "test" else "train")
-        return ds.shuffle(num_videos, seed=seed).repeat().batch(batch_size, drop_remainder=True)
-    if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
-        return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
-                                  skip_corrupt=skip_corrupt)
-    if os.sep in data or data.startswith(".") or data.endswith(".tfrecord"):
-        raise FileNotFoundError(f"--data '{data}' looks like a path, but nothing exists there "
-                                "(TFDS names have no slashes).")
-    from keras_videogpt.data.tfds import tfds_dataset
-
-    return tfds_dataset(data, batch_size, split=split, sequence_length=sequence_length,
-                        resolution=resolution, with_labels=with_labels, seed=seed)
-
-
-def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64, seed=0,
-                    with_labels=False):
-    """Held-out clips for validation and reports: a TFDS name's `test` split, or Moving MNIST
-    clips of the held-out digits; shards are read with another shuffle (give held-out shards
-    as their own `--data` to evaluate on them)."""
-    shards = "://" in data or os.path.exists(data.split("*")[0]) or "*" in data
-    return video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
-                        seed=seed + 1, with_labels=with_labels,
-                        split="train" if shards else "test")
-
-
-def explain_data_loss(data, error):
-    """A `DataLossError` from `fit` as an error that names the damaged shards of `data`."""
-    from keras_videogpt.data.tfrecords import scan_shards
-
-    try:
-        report = scan_shards(data)
-    except (FileNotFoundError, tf.errors.OpError):
-        return error
-    if not report["corrupt"]:
-        return error
-    names = "; ".join(f"'{c['file']}' after {c['readable_records']} records ({c['error']})"
-                      for c in report["corrupt"][:5])
-    return ValueError(f"{len(report['corrupt'])} of {report['shards']} shards in '{data}' are "
-                      f"corrupt or truncated: {names}. Rerun with --skip_corrupt to train on "
-                      "the readable records, or convert the videos again.")
+from keras_videogpt import distribute
+from keras_videogpt.callbacks import (BackupError, BackupRandomState, RunBackup,
+                                      StopOnNonFiniteLoss)
+from keras_videogpt.distribute import worker_dir
 
 
 def setup(strategy="auto", tpu=None, mixed_precision=None):
@@ -80,7 +24,6 @@ def setup(strategy="auto", tpu=None, mixed_precision=None):
         mixed_precision: None/"float32", "mixed_bfloat16" (TPU) or "mixed_float16"
             (GPU; the optimizer then scales the loss).
     """
-    from keras_videogpt import distribute
 
     policies = (None, "float32", "mixed_bfloat16", "mixed_float16")
     if mixed_precision not in policies:
@@ -101,6 +44,8 @@ def check_schedule(batch_size, epochs, steps_per_epoch):
 # Flags that may change when a run resumes (they take effect, and the change is
 # logged), and those that may not (the backup's optimizer state depends on them).
 RESUMABLE_CHANGES = ("learning_rate", "epochs", "steps_per_epoch")
+
+
 FIXED_ON_RESUME = {"mixed_precision": "the optimizer's saved state (its loss scale under "
                                       "mixed_float16) belongs to the precision it was made with"}
 
@@ -110,7 +55,6 @@ def backup_epoch(workdir):
     path = os.path.join(workdir, "backup", "training_metadata.json")
     if not tf.io.gfile.exists(path):
         return None
-    from keras_videogpt.callbacks import BackupError
 
     try:
         with tf.io.gfile.GFile(path) as f:
@@ -221,8 +165,6 @@ def fit_callbacks(workdir, checkpoint_name, strategy=None, validation=False, vid
     Under MultiWorkerMirroredStrategy only the chief writes to `workdir`;
     the other workers write to temporary folders, as TF's guide prescribes.
     """
-    from keras_videogpt.callbacks import BackupRandomState, RunBackup, StopOnNonFiniteLoss
-    from keras_videogpt.distribute import worker_dir
 
     workdir = worker_dir(workdir, strategy)
     backup = os.path.join(workdir, "backup")
@@ -246,27 +188,6 @@ def fit_callbacks(workdir, checkpoint_name, strategy=None, validation=False, vid
             videos.log_dir = os.path.join(workdir, "logs", "videos")
             callbacks.append(videos)
     return callbacks
-
-
-def define_scale_flags(flags):
-    """The flags both training commands share for strategies, precision and compilation."""
-    from keras_videogpt.distribute import STRATEGIES
-
-    flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "tf.distribute strategy; 'auto' "
-                      "picks TPU (--tpu), multi-worker (TF_CONFIG), mirrored (2+ GPUs), default.")
-    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address ('local' on a TPU VM).")
-    flags.DEFINE_enum("mixed_precision", None, ["float32", "mixed_bfloat16", "mixed_float16"],
-                      "Keras dtype policy (bf16 for TPU, fp16 with loss scaling for GPU).")
-    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (TPU: always).")
-    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per tf.function call.")
-    flags.DEFINE_integer("validation_steps", 2, "Held-out batches evaluated after each epoch "
-                         "(val_loss etc.; best.*.keras keeps the best); 0: none.")
-    flags.DEFINE_integer("video_summary_every", 1, "Epochs between videos in TensorBoard "
-                         "(reconstructions or samples); 0: none.")
-    flags.DEFINE_bool("skip_corrupt", False, "Read TFRecord shards up to a corrupt or "
-                      "truncated record and go on, instead of stopping.")
-    flags.DEFINE_bool("restart", False, "Train from scratch even if --workdir holds a trained "
-                      "model or a backup (both are replaced).")
 
 
 def write_json(path, values):
@@ -301,30 +222,3 @@ def write_report(path, report):
     with open(tmp, "w") as f:
         json.dump(report, f, indent=2, default=lambda v: np.asarray(v).tolist())
     os.replace(tmp, path)
-
-
-def first_batch(ds, count):
-    """The first `count` clips of a batched dataset as a numpy array."""
-    clips = []
-    for batch in ds:
-        batch = batch["video"] if isinstance(batch, dict) else batch
-        clips.append(np.asarray(batch))
-        if sum(len(c) for c in clips) >= count:
-            break
-    return np.concatenate(clips)[:count]
-
-
-
-
-def run(main):
-    """`absl.app.run(main)`, printing a bad argument's message instead of a traceback."""
-    from absl import app
-
-    def guarded(argv):
-        try:
-            return main(argv)
-        except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                RuntimeError) as e:  # includes NonFiniteLossError, BackupError, a missing TPU
-            raise app.UsageError(f"{type(e).__name__}: {e}") from None
-
-    app.run(guarded)

@@ -1,0 +1,81 @@
+"""The scores of a Moving MNIST VQ-VAE and its two priors, as the model cards and the demo report them."""
+
+import math
+import os
+import time
+
+import numpy as np
+
+from keras_videogpt.evaluation.report import evaluate
+from keras_videogpt.metrics import nmse
+from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
+from keras_videogpt.metrics.i3d import load_i3d
+from keras_videogpt.sampling import Sampler
+from keras_videogpt.training import sources
+from keras_videogpt.visualize import save_gif, to_uint8, video_grid
+
+
+def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, fvd_clips=64,
+                 seed=0, out_dir=None, i3d=None, classifier=None, prefix=""):
+    """Scores a VQ-VAE and its two priors on held-out clips, as the model card reports them.
+
+    Digit scores (`keras_videogpt.metrics.digits`) of held-out real clips,
+    their reconstructions, the first `clips` samples drawn with `seed` and
+    the continuations of the first frames of `clips` held-out clips; NMSE and
+    bits/dim of held-out clips; FVD, FVD* and R-FVD with the offline I3D over
+    `fvd_clips` clips (0: skipped). With `out_dir`, writes the GIFs there,
+    named `<prefix>reconstructions.gif`, `<prefix>samples.gif` and
+    `<prefix>continuations.gif` (real clips above, their continuations below).
+    `classifier` reuses a trained digit classifier.
+    """
+
+    t, h, _, _ = vqvae.video_shape
+    real = sources.first_batch(sources.held_out_source(data, clips, t, h, seed=seed), clips)
+    out = vqvae.forward(real, training=False)
+    recon = np.clip(np.asarray(out["recon"]), -0.5, 0.5)
+    classifier = classifier or train_digit_classifier(seed=seed)
+    start = time.time()
+    samples = Sampler(prior, vqvae).sample(clips, [seed, 0])["video_uint8"].numpy()
+    sample_seconds = time.time() - start
+    start = time.time()
+    continued = Sampler(prior_frame_cond, vqvae).sample(
+        clips, [seed, 0], cond_frames=real[:, :prior_frame_cond.n_cond_frames])
+    continued = continued["video_uint8"].numpy()
+    continue_seconds = time.time() - start
+    codes = np.asarray(out["codes"])
+    scores = {
+        "held_out_clips": clips, "seed": seed, "threshold": 0.9,
+        "classifier_held_out_accuracy": classifier.held_out_accuracy,
+        "digit_score": {"real": digit_score(real, classifier),
+                        "reconstructions": digit_score(recon, classifier),
+                        "samples": digit_score(samples, classifier),
+                        "continuations": digit_score(continued, classifier)},
+        "nmse": nmse(real, recon),
+        "bits_per_dim": {
+            "prior": _bits_per_dim(prior, {"codes": codes}),
+            "prior_frame_cond": _bits_per_dim(prior_frame_cond, {
+                "codes": codes, "cond_frames": real[:, :prior_frame_cond.n_cond_frames]})},
+        "sampling_seconds": {"samples": round(sample_seconds, 1),
+                             "continuations": round(continue_seconds, 1),
+                             "note": "both include compiling the sampling loop"},
+    }
+    if fvd_clips:
+
+        report = evaluate(vqvae, prior, data, fvd_clips, 1, i3d or load_i3d(offline=True),
+                          batch_size=16, seed=seed, verbose=False)
+        scores["fvd"] = report
+    if out_dir:
+        ncol = min(8, clips)
+        save_gif(os.path.join(out_dir, prefix + "reconstructions.gif"),
+                 video_grid(np.concatenate([real[:8], recon[:8]]), ncol=ncol))
+        save_gif(os.path.join(out_dir, prefix + "samples.gif"), video_grid(samples[:16], ncol=ncol))
+        save_gif(os.path.join(out_dir, prefix + "continuations.gif"),
+                 video_grid(np.concatenate([to_uint8(real[:8]), continued[:8]]), ncol=ncol))
+    return scores
+
+
+def _bits_per_dim(prior, batch):
+    """Mean negative log-likelihood of the codes in `batch`, in bits per code."""
+
+    logits = prior(batch, training=False)
+    return float(prior.compute_prior_loss(logits, batch["codes"])) / math.log(2)

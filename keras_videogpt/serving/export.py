@@ -1,0 +1,211 @@
+"""Exporting a trained VQ-VAE + prior as a SavedModel for TF Serving.
+
+`export_sampler(vqvae, prior, "runs/serving/videogpt", version=1)` (command
+line: `python -m export.sampler`, `videogpt-export-sampler`) writes
+`runs/serving/videogpt/1/`, the layout `tensorflow_model_server
+--model_base_path=runs/serving/videogpt` expects. The graph holds stock TF ops
+only (no PyFunc, no XLA-only or custom ops), so it runs in a process that has
+never imported keras_videogpt.
+
+Signatures (every input is required, as TF Serving requires):
+- `sample` (also `serving_default`): `batch_size` int32 scalar; `seed` int64,
+  an int, `[2]` (row r draws with `(seed0 + r, seed1)`) or `[B, 2]` (one pair
+  per video; then `batch_size` must equal B); `temperature` float32 > 0;
+  `top_k` int32 (0: off); `top_p` float32 in (0, 1]; plus `cond_frames` uint8
+  `[B, n, H, W, 3]` for frame-conditioned priors and `label` int32 `[B]` for
+  class-conditional ones. Returns `video` uint8 `[B, T, H, W, 3]` and `codes`
+  int32 `[B, t, h, w]`. The same seed gives the same codes as
+  `keras_videogpt.sample` in Python.
+- `encode`: `video` uint8 `[B, T, H, W, 3]` -> `codes`.
+- `decode`: `codes` -> `video` uint8.
+
+Bad inputs fail inside the graph with an `InvalidArgumentError` that names the
+input. `assets.extra/videogpt.json` records both models' configs, the latent
+shape, the frame size, the signatures' inputs and the keras-videogpt version.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+import keras_videogpt
+from keras_videogpt.checkpoints import load_prior, load_vqvae
+from keras_videogpt.sampling import Sampler, seed_rows, video_to_uint8
+
+
+METADATA = "videogpt.json"
+
+
+def _check_video(video, shape, what):
+    """In-graph: a uint8 `[B, *shape]` video, else InvalidArgumentError naming `what`."""
+
+    expected = " x ".join(map(str, shape))
+    checks = [
+        tf.debugging.assert_rank(video, 5, message=f"{what} must be uint8 [batch, {expected}]"),
+        tf.debugging.assert_equal(tf.shape(video)[1:], tf.constant(shape, tf.int32),
+                                  message=f"{what} must be uint8 [batch, {expected}]: wrong "
+                                          "frame count, frame size or channels"),
+        tf.debugging.assert_positive(tf.shape(video)[0], message=f"{what} has no clips"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.ensure_shape(tf.identity(video), (None,) + tuple(shape))
+
+
+def _check_codes(codes, latent_shape, n_codes):
+
+    checks = [
+        tf.debugging.assert_rank(codes, 4, message=f"codes must be int32 [batch, "
+                                 f"{', '.join(map(str, latent_shape))}]"),
+        tf.debugging.assert_equal(tf.shape(codes)[1:], tf.constant(latent_shape, tf.int32),
+                                  message=f"codes must be int32 [batch, "
+                                          f"{', '.join(map(str, latent_shape))}]"),
+        tf.debugging.assert_non_negative(codes, message=f"codes must lie in [0, {n_codes})"),
+        tf.debugging.assert_less(codes, n_codes, message=f"codes must lie in [0, {n_codes})"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.ensure_shape(tf.identity(codes), (None,) + tuple(latent_shape))
+
+
+def build_archive(vqvae, prior, max_batch_size=64):
+    """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints.
+
+    `sample` refuses a `batch_size` above `max_batch_size` in-graph, before it
+    allocates anything: a served model otherwise dies of memory on a request
+    for 100000 videos.
+    """
+
+    sampler = Sampler(prior, vqvae)
+    t, h, w, c = vqvae.video_shape
+    archive = keras.export.ExportArchive()
+    archive.track(vqvae)
+    archive.track(prior)
+
+    def sample(batch_size, seed, temperature, top_k, top_p, cond_frames=None, label=None):
+        checks = [
+            tf.debugging.assert_greater_equal(batch_size, 1, message="batch_size must be >= 1"),
+            tf.debugging.assert_less_equal(
+                batch_size, max_batch_size,
+                message=f"batch_size must be <= {max_batch_size}, the maximum set at export"),
+            tf.debugging.assert_non_negative(
+                seed, message="seed components must be integers in [0, 2**32)"),
+            tf.debugging.assert_less(
+                seed, tf.constant(2 ** 32, tf.int64),
+                message="seed components must be integers in [0, 2**32)"),
+            tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: off)"),
+            tf.debugging.assert_less_equal(top_k, prior.n_codes,
+                                           message=f"top_k must be <= n_codes ({prior.n_codes})"),
+            tf.debugging.assert_equal(tf.logical_and(top_p > 0.0, top_p <= 1.0), True,
+                                      message="top_p must be in (0, 1]"),
+        ]
+        with tf.control_dependencies(checks):
+            batch_size = tf.identity(batch_size)
+        if cond_frames is not None:
+            cond_frames = _check_video(cond_frames, (prior.n_cond_frames,) + prior.frame_shape
+                                       + (3,), "cond_frames")
+            checks.append(tf.debugging.assert_equal(
+                tf.shape(cond_frames)[0], batch_size,
+                message="cond_frames must hold batch_size clips"))
+        if label is not None:
+            checks += [
+                tf.debugging.assert_equal(tf.shape(label), tf.reshape(batch_size, [1]),
+                                          message="label must be int32 [batch_size]"),
+                tf.debugging.assert_non_negative(label, message="label must be >= 0"),
+                tf.debugging.assert_less(label, prior.class_cond_dim,
+                                         message=f"label must be < {prior.class_cond_dim}")]
+        with tf.control_dependencies(checks):
+            seeds = seed_rows(seed, batch_size)
+        vector, frames = prior.condition(cond_frames, label, training=False)
+        codes = sampler._sample_loop(batch_size, seeds, temperature, top_k, top_p, vector,
+                                     frames)
+        return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
+
+    scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
+    spec = [scalar(tf.int32, "batch_size"), tf.TensorSpec(None, tf.int64, name="seed"),
+            scalar(tf.float32, "temperature"), scalar(tf.int32, "top_k"),
+            scalar(tf.float32, "top_p")]
+    if prior.n_cond_frames and prior.class_cond_dim is not None:
+        fn = sample
+        spec += [tf.TensorSpec([None] * 5, tf.uint8, name="cond_frames"),
+                 tf.TensorSpec([None], tf.int32, name="label")]
+    elif prior.n_cond_frames:
+        def fn(batch_size, seed, temperature, top_k, top_p, cond_frames):
+            return sample(batch_size, seed, temperature, top_k, top_p, cond_frames=cond_frames)
+        spec.append(tf.TensorSpec([None] * 5, tf.uint8, name="cond_frames"))
+    elif prior.class_cond_dim is not None:
+        def fn(batch_size, seed, temperature, top_k, top_p, label):
+            return sample(batch_size, seed, temperature, top_k, top_p, label=label)
+        spec.append(tf.TensorSpec([None], tf.int32, name="label"))
+    else:
+        def fn(batch_size, seed, temperature, top_k, top_p):
+            return sample(batch_size, seed, temperature, top_k, top_p)
+    # `sample` first: ExportArchive also serves the first endpoint as `serving_default`.
+    archive.add_endpoint("sample", fn, input_signature=spec)
+
+    def encode(video):
+        video = _check_video(video, (t, h, w, c), "video")
+        return {"codes": vqvae.encode(video)}
+
+    def decode(codes):
+        codes = _check_codes(codes, vqvae.latent_shape, vqvae.n_codes)
+        return {"video": video_to_uint8(vqvae.decode(codes))}
+
+    archive.add_endpoint("encode", encode,
+                         input_signature=[tf.TensorSpec([None] * 5, tf.uint8, name="video")])
+    archive.add_endpoint("decode", decode, input_signature=[
+        tf.TensorSpec([None] * 4, tf.int32, name="codes")])
+    return archive
+
+
+def metadata(vqvae, prior, max_batch_size=64):
+    """What a client needs to know about the exported pair (written to assets.extra)."""
+    inputs = ["batch_size", "seed", "temperature", "top_k", "top_p"]
+    if prior.n_cond_frames:
+        inputs.append("cond_frames")
+    if prior.class_cond_dim is not None:
+        inputs.append("label")
+    return {
+        "keras_videogpt_version": keras_videogpt.__version__,
+        "video_shape": list(vqvae.video_shape), "latent_shape": list(vqvae.latent_shape),
+        "frame_size": list(vqvae.video_shape[1:3]), "n_codes": vqvae.n_codes,
+        "n_cond_frames": prior.n_cond_frames, "class_cond_dim": prior.class_cond_dim,
+        "max_batch_size": int(max_batch_size),
+        "signatures": {"sample": {"inputs": inputs, "outputs": ["video", "codes"]},
+                       "encode": {"inputs": ["video"], "outputs": ["codes"]},
+                       "decode": {"inputs": ["codes"], "outputs": ["video"]}},
+        "vqvae_config": vqvae.get_config(), "prior_config": prior.get_config(),
+    }
+
+
+def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
+    """Writes the SavedModel to `out/version/` and returns that path.
+
+    Args:
+        vqvae: a `VQVAE`, or the path of its `.keras` file.
+        prior: a `VideoGPT` over its codes, or the path of its `.keras` file.
+        out: the model's base folder (TF Serving's `--model_base_path`).
+        version: a positive integer; an existing version folder is refused.
+        max_batch_size: the largest `batch_size` that `sample` accepts.
+    """
+
+    if isinstance(vqvae, (str, os.PathLike)):
+        vqvae = load_vqvae(vqvae)
+    if isinstance(prior, (str, os.PathLike)):
+        prior = load_prior(prior, vqvae)
+    if int(version) < 1:
+        raise ValueError(f"version must be a positive integer; got {version}.")
+    if int(max_batch_size) < 1:
+        raise ValueError(f"max_batch_size must be >= 1; got {max_batch_size}.")
+    path = os.path.join(os.fspath(out), str(int(version)))
+    if os.path.exists(path):
+        raise FileExistsError(f"'{path}' exists; TF Serving versions are immutable, so pick "
+                              "another --version.")
+    build_archive(vqvae, prior, max_batch_size).write_out(path, verbose=False)
+    extra = os.path.join(path, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, METADATA), "w") as f:
+        json.dump(metadata(vqvae, prior, max_batch_size), f, indent=2,
+                  default=lambda v: list(v))
+    return path
