@@ -34,7 +34,7 @@ def one(attn_type, latent, steps, sample_tokens, checkpointing):
     from keras_videogpt import Sampler, VideoGPT, sampling
 
     prior = VideoGPT(latent_shape=latent, n_codes=1024, embedding_dim=256, hidden_dim=576,
-                     heads=4, layers=8, dropout=0.2, attn_dropout=0.3, attn_type=attn_type,
+                     num_heads=4, num_layers=8, dropout=0.2, attn_dropout=0.3, attn_type=attn_type,
                      gradient_checkpointing=checkpointing)
     rng = np.random.default_rng(0)
     prior.fc_out.kernel.assign(rng.normal(size=prior.fc_out.kernel.shape) * 0.05)
@@ -48,12 +48,12 @@ def one(attn_type, latent, steps, sample_tokens, checkpointing):
     sampler = Sampler(prior)
     seeds = sampling.seed_rows(0, 1)
     controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
-    prev, drawn, caches, cross = sampler._start(1, None, None)
+    prev, drawn, caches, cross = sampler.start(1, None, None)
     args = (cross, seeds, *controls, None)
-    prev, drawn, caches = sampler._chunk(tf.constant(0), tf.constant(2), prev, drawn, caches,
+    prev, drawn, caches = sampler.decode_positions(tf.constant(0), tf.constant(2), prev, drawn, caches,
                                          *args)  # compile
     start = time.perf_counter()
-    prev, drawn, caches = sampler._chunk(tf.constant(2), tf.constant(2 + sample_tokens), prev,
+    prev, drawn, caches = sampler.decode_positions(tf.constant(2), tf.constant(2 + sample_tokens), prev,
                                          drawn, caches, *args)
     drawn.numpy()
     out["sampling_tokens_per_s_batch1"] = round(sample_tokens / (time.perf_counter() - start), 1)

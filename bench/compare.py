@@ -38,10 +38,10 @@ REF_BENCH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "refe
 CONFIGS = {
     "tiny": dict(vq=dict(n_hiddens=64, n_res_layers=2, embedding_dim=64, n_codes=512,
                          downsample=(4, 4, 4)),
-                 batch=4, prior=dict(hidden_dim=192, heads=4, layers=4)),
+                 batch=4, prior=dict(hidden_dim=192, num_heads=4, num_layers=4)),
     "bair": dict(vq=dict(n_hiddens=240, n_res_layers=4, embedding_dim=256, n_codes=1024,
                          downsample=(4, 2, 2)),
-                 batch=1, prior=dict(hidden_dim=576, heads=4, layers=8)),
+                 batch=1, prior=dict(hidden_dim=576, num_heads=4, num_layers=8)),
 }
 NAMES = {"tiny": "ref-tiny", "bair": "ref-bair-full"}
 RATE = "sample_tokens_per_s"

@@ -59,12 +59,12 @@ def cached_rate(sampler, batch, cond):
     """Compile time (tracing + XLA, over a 2-position chunk), then one whole video, timed."""
     from keras_videogpt import sampling
 
-    vector, frames = sampler._conditions(batch, cond.get("cond_frames"), None)
+    vector, frames = sampler.conditions(batch, cond.get("cond_frames"), None)
     seeds = sampling.seed_rows(0, batch)
     controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
     start = time.perf_counter()
-    prev, codes, caches, cross = sampler._start(batch, vector, frames)
-    sampler._chunk(tf.constant(0), tf.constant(2), prev, codes, caches, cross, seeds, *controls,
+    prev, codes, caches, cross = sampler.start(batch, vector, frames)
+    sampler.decode_positions(tf.constant(0), tf.constant(2), prev, codes, caches, cross, seeds, *controls,
                    vector)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()

@@ -30,12 +30,12 @@ def rate(sampler, batch, tokens):
 
     seeds = sampling.seed_rows(0, batch)
     controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
-    prev, codes, caches, cross = sampler._start(batch, None, None)
+    prev, codes, caches, cross = sampler.start(batch, None, None)
     args = (cross, seeds, *controls, None)
-    prev, codes, caches = sampler._chunk(tf.constant(0), tf.constant(2), prev, codes, caches,
+    prev, codes, caches = sampler.decode_positions(tf.constant(0), tf.constant(2), prev, codes, caches,
                                          *args)  # compiles
     start = time.perf_counter()
-    prev, codes, caches = sampler._chunk(tf.constant(2), tf.constant(2 + tokens), prev, codes,
+    prev, codes, caches = sampler.decode_positions(tf.constant(2), tf.constant(2 + tokens), prev, codes,
                                          caches, *args)
     codes = codes.numpy()
     return batch * tokens / (time.perf_counter() - start), codes[2:2 + tokens]
@@ -57,7 +57,7 @@ def main():
     for attn_type in args.attn_types.split(","):
         keras.utils.set_random_seed(0)
         prior = VideoGPT(latent_shape=(4, 32, 32), n_codes=1024, embedding_dim=256,
-                         hidden_dim=576, heads=4, layers=8, dropout=0.0, attn_dropout=0.0,
+                         hidden_dim=576, num_heads=4, num_layers=8, dropout=0.0, attn_dropout=0.0,
                          attn_type=attn_type)
         rng = np.random.default_rng(0)
         prior.fc_out.kernel.assign(rng.normal(size=prior.fc_out.kernel.shape) * 0.2)

@@ -383,6 +383,10 @@ def prior_from_reference(state_dict, vqvae=None, **config):
                 f"The checkpoint has {key}={found[key]!r}, but {key}={config[key]!r} was passed. "
                 "The weights would load and then compute another model; leave the argument "
                 "out to use the checkpoint's.")
+    # Our names are accepted too: `num_heads`, `num_layers`.
+    for ours, theirs in (("num_heads", "heads"), ("num_layers", "layers")):
+        if ours in config:
+            config[theirs] = config.pop(ours)
     merged = dict(found, **config)
     if "heads" not in merged:
         raise ValueError("The number of heads is not stored in the weights: pass heads= (the "
@@ -401,6 +405,10 @@ def prior_from_reference(state_dict, vqvae=None, **config):
         vqvae = vqvae_from_reference(vq_state, **vq_config)
     merged.setdefault("dropout", 0.0)
     merged.setdefault("attn_dropout", 0.0)
+    # The reference's argument names, ours in VideoGPT.
+    merged["num_heads"] = merged.pop("heads")
+    if "layers" in merged:
+        merged["num_layers"] = merged.pop("layers")
     prior = VideoGPT.from_vqvae(vqvae, reference_epsilon=True, **merged)
     assign(prior_entries(prior), state)
     return (prior, vqvae) if return_vqvae else prior

@@ -105,7 +105,7 @@ def prior_tiny():
     Expect the loss to fall from ln(128) = 4.85 nats and the compiled sampler
     to draw a 4x16x16 video in a few seconds.
     """
-    return dict(hidden_dim=96, heads=4, layers=2, dropout=0.0, attn_dropout=0.0)
+    return dict(hidden_dim=96, num_heads=4, num_layers=2, dropout=0.0, attn_dropout=0.0)
 
 
 @_register(_PRIOR, "tiny_frame_cond")
@@ -130,7 +130,7 @@ def prior_moving_mnist():
     its samples hold digits. Trained by the `moving_mnist` recipe; scores in
     `keras_videogpt/weights/MODEL_CARD.md`.
     """
-    return dict(hidden_dim=192, heads=4, layers=4, dropout=0.0, attn_dropout=0.0,
+    return dict(hidden_dim=192, num_heads=4, num_layers=4, dropout=0.0, attn_dropout=0.0,
                 attn_type="axial")
 
 
@@ -164,7 +164,7 @@ def prior_bair():
     --data=bair_robot_pushing_small --gradient_checkpointing`. The paper
     reports FVD 103 on BAIR.
     """
-    return dict(hidden_dim=576, heads=4, layers=16, dropout=0.2, attn_dropout=0.3,
+    return dict(hidden_dim=576, num_heads=4, num_layers=16, dropout=0.2, attn_dropout=0.3,
                 attn_type="sparse", n_cond_frames=1, resnet_blocks=(3, 4, 6, 3),
                 resnet_width=64, resnet_dim=240)
 
@@ -181,7 +181,7 @@ def prior_ucf101_uncond():
     "ucf101_uncond_gpt.ckpt")`. To train it: `python -m train.prior
     --preset=ucf101_uncond --vqvae=<ucf101_stride4x4x4.keras> --data=ucf101`.
     """
-    return dict(hidden_dim=576, heads=4, layers=8, dropout=0.2, attn_dropout=0.3,
+    return dict(hidden_dim=576, num_heads=4, num_layers=8, dropout=0.2, attn_dropout=0.3,
                 attn_type="sparse")
 
 

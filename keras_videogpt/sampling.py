@@ -189,22 +189,26 @@ class Sampler:
         self.segment_ends = sorted({int(round(self.length * (j + 1) / segments))
                                     for j in range(segments)})
         compiled = lambda fn: tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
-        self._loop = compiled(self._sample_loop)
-        # With a progress callback: the same loop, run over chunks of positions.
-        self._start = compiled(self._start_state)
-        self._chunk = compiled(self._decode_range)
+        self._loop = compiled(self.draw_codes)
+        # With a progress callback (and for benchmarks): the same loop, run over chunks of
+        # positions; `start` and `decode_positions` are the compiled pieces.
+        self.start = compiled(self.start_state)
+        self.decode_positions = compiled(self.decode_range)
 
-    def _start_state(self, batch_size, vector, frames):
-        caches, cross = self.prior.start_decoding(batch_size, vector, frames)
+    def start_state(self, batch_size, vector, frame_encoding):
+        """The state before position 0: `(prev, codes, caches, cross)` (traceable; `start`
+        is its compiled form)."""
+        caches, cross = self.prior.start_decoding(batch_size, vector, frame_encoding)
         codes = tf.zeros((self.length, batch_size), tf.int32)
         return tf.zeros((batch_size,), tf.int32), codes, caches, cross
 
-    def _decode_range(self, start, stop, prev, codes, caches, cross, seed, temperature, top_k,
-                      top_p, vector, key_limit=None):
+    def decode_range(self, start, stop, prev, codes, caches, cross, seed, temperature, top_k,
+                     top_p, vector, key_limit=None):
         """Positions `start` to `stop - 1`: one tf.while_loop, caches updated in place.
 
         `key_limit` (a Python int >= `stop`, or None for the whole length)
-        bounds how much of the cache full attention reads.
+        bounds how much of the cache full attention reads. Traceable;
+        `decode_positions` is its compiled form. Returns `(prev, codes, caches)`.
         """
         prior = self.prior
 
@@ -223,35 +227,41 @@ class Sampler:
         """The end of the segment that holds position `stop - 1` (see `SEGMENTS`)."""
         return next(end for end in self.segment_ends if end >= stop)
 
-    def _sample_loop(self, batch_size, seed, temperature, top_k, top_p, vector, frames):
-        prev, codes, caches, cross = self._start_state(batch_size, vector, frames)
+    def draw_codes(self, batch_size, seed, temperature, top_k, top_p, vector, frame_encoding):
+        """The whole sampling loop as traceable TF code: codes `[B, t, h, w]` from per-row
+        seeds `[B, 2]` (`seed_rows`), the controls as tensors, and the encoded conditions
+        (`conditions`). `sample_codes` runs it compiled; `serving.export_sampler` traces it
+        into the SavedModel."""
+        prev, codes, caches, cross = self.start_state(batch_size, vector, frame_encoding)
         begin = 0
         for end in self.segment_ends:  # one loop per segment, each reading its cache prefix
-            prev, codes, caches = self._decode_range(
+            prev, codes, caches = self.decode_range(
                 tf.constant(begin), end, prev, codes, caches, cross, seed, temperature, top_k,
                 top_p, vector, key_limit=end)
             begin = end
         return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
 
-    def _chunked(self, batch_size, seed, temperature, top_k, top_p, vector, frames, progress,
-                 chunks):
-        prev, codes, caches, cross = self._start(batch_size, vector, frames)
+    def _chunked(self, batch_size, seed, temperature, top_k, top_p, vector, frame_encoding,
+                 progress, chunks):
+        prev, codes, caches, cross = self.start(batch_size, vector, frame_encoding)
         bounds = np.linspace(0, self.length, min(chunks, self.length) + 1).round().astype(int)
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            prev, codes, caches = self._chunk(tf.constant(start, tf.int32),
+            prev, codes, caches = self.decode_positions(tf.constant(start, tf.int32),
                                               tf.constant(stop, tf.int32), prev, codes, caches,
                                               cross, seed, temperature, top_k, top_p, vector,
                                               key_limit=self._key_limit(stop))
             progress(int(stop), self.length)
         return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
 
-    def _conditions(self, batch_size, cond_frames, label):
+    def conditions(self, batch_size, cond_frames=None, label=None):
+        """`(cond vector, frame encoding)` of the conditioning inputs (None where unused),
+        checked against `batch_size`."""
         if cond_frames is not None and int(np.shape(cond_frames)[0]) != batch_size:
             raise ValueError(f"cond_frames has batch {np.shape(cond_frames)[0]}; "
                              f"batch_size is {batch_size}.")
         if label is not None and np.ndim(label) and int(np.shape(label)[0]) != batch_size:
             raise ValueError(f"label has batch {np.shape(label)[0]}; batch_size is {batch_size}.")
-        return self.prior.condition(cond_frames, label, training=False)
+        return self.prior.encode_conditions(cond_frames, label, training=False)
 
     def sample_codes(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
                      cond_frames=None, label=None, progress=None, chunks=32):
@@ -263,9 +273,10 @@ class Sampler:
         batch_size = validation.check_batch_size(batch_size)
         seed = validation.check_seed(seed)
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
-        vector, frames = self._conditions(batch_size, cond_frames, label)
+        vector, frame_encoding = self.conditions(batch_size, cond_frames, label)
         args = (batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
-                tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector, frames)
+                tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector,
+                frame_encoding)
         if progress is None:
             return self._loop(*args)
         return self._chunked(*args, progress, chunks)
@@ -280,6 +291,19 @@ class Sampler:
                                   progress)
         video = tf.clip_by_value(tf.cast(self.vqvae.decode(codes), tf.float32), -0.5, 0.5)
         return {"codes": codes, "video": video, "video_uint8": video_to_uint8(video)}
+
+
+def cached_sampler(prior, vqvae=None, jit_compile=True):
+    """The `Sampler` of this prior and VQ-VAE, made once and kept on the prior, so that
+    repeated `sample` calls reuse its compiled loop instead of compiling again."""
+    samplers = prior.__dict__.get("_cached_samplers")
+    if samplers is None:
+        samplers = {}
+        object.__setattr__(prior, "_cached_samplers", samplers)  # untracked by Keras
+    key = (id(vqvae), bool(jit_compile))
+    if key not in samplers or samplers[key].vqvae is not vqvae:
+        samplers[key] = Sampler(prior, vqvae, jit_compile=jit_compile)
+    return samplers[key]
 
 
 def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
@@ -304,7 +328,7 @@ def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None,
         `{"codes", "video", "video_uint8"}` (see `Sampler.sample`), or
         `{"codes"}` without a VQ-VAE.
     """
-    sampler = Sampler(prior, vqvae, jit_compile=jit_compile)
+    sampler = cached_sampler(prior, vqvae, jit_compile)
     if vqvae is None:
         return {"codes": sampler.sample_codes(batch_size, seed, temperature, top_k, top_p,
                                               cond_frames, label)}

@@ -58,7 +58,7 @@ def build(kind, replicas):
     else:
         vq = VQVAE(**VQ)
         # No dropout: its random masks would differ between the two runs.
-        model = VideoGPT.from_vqvae(vq, hidden_dim=24, heads=2, layers=1, dropout=0.0,
+        model = VideoGPT.from_vqvae(vq, hidden_dim=24, num_heads=2, num_layers=1, dropout=0.0,
                                     attn_dropout=0.0)
         model(np.zeros((1, 2, 8, 8), "int32"))
         model.compile(optimizer=keras.optimizers.SGD(0.1))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_videogpt.layers.attention import MultiHeadAttention, raster_coordinates
+from keras_videogpt.layers.grid_attention import GridAttention, raster_coordinates
 from keras_videogpt.layers.sparse_layout import StridedSparseLayout
 
 # Small grids and blocks so that sparse attention really skips blocks.
@@ -33,14 +33,14 @@ def reference_full(layer, q_in, kv_in, causal):
 
 def test_full_attention_matches_numpy(rng):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2)
+    layer = GridAttention(2)
     np.testing.assert_allclose(layer(x).numpy(), reference_full(layer, x, x, False), atol=1e-5)
 
 
 def test_cross_attention_uses_value_width(rng):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
     cond = rng.normal(size=(2, 1, 2, 2, 12)).astype("float32")
-    layer = MultiHeadAttention(4)
+    layer = GridAttention(4)
     y = layer(x, cond).numpy()
     assert layer.value_dim == 3 and y.shape == x.shape
     np.testing.assert_allclose(y, reference_full(layer, x, cond, False), atol=1e-5)
@@ -49,7 +49,7 @@ def test_cross_attention_uses_value_width(rng):
 @pytest.mark.parametrize("axis", [1, 2, 3])
 def test_axial_attention_is_full_attention_along_each_line(rng, axis):
     x = rng.normal(size=(1, 3, 4, 5, 8)).astype("float32")
-    layer = MultiHeadAttention(2, attention_axes=(axis,))
+    layer = GridAttention(2, attention_axes=(axis,))
     y = layer(x).numpy()
     # Move the axis last among the grid axes; every line is an independent sequence.
     xm = np.moveaxis(x, axis, 3)
@@ -67,7 +67,7 @@ def test_axial_attention_runs_in_a_graph_with_gradients(rng, causal):
     import tensorflow as tf
 
     x = tf.constant(rng.normal(size=(2, 3, 4, 5, 8)).astype("float32"))
-    layer = MultiHeadAttention(2, attention_axes=(1, 2, 3), causal=causal, dropout=0.1)
+    layer = GridAttention(2, attention_axes=(1, 2, 3), causal=causal, dropout=0.1)
     eager = layer(x).numpy()
 
     @tf.function
@@ -128,14 +128,14 @@ def reference_causal_axial(layer, x):
 
 def test_causal_axial_attention_matches_its_definition(rng):
     x = rng.normal(size=(2, 3, 4, 5, 8)).astype("float32")
-    layer = MultiHeadAttention(2, attention_axes=(1, 2, 3), causal=True)
+    layer = GridAttention(2, attention_axes=(1, 2, 3), causal=True)
     np.testing.assert_allclose(layer(x).numpy(), reference_causal_axial(layer, x), atol=1e-5)
 
 
 def test_sparse_attention_equals_dense_attention_under_the_layout_mask(rng):
     # A 2x4x2 block grid: strided global blocks along two axes.
     x = rng.normal(size=(2, 2, 4, 6, 8)).astype("float32")
-    layer = MultiHeadAttention(2, causal=True, **SPARSE)
+    layer = GridAttention(2, causal=True, **SPARSE)
     layout = StridedSparseLayout((2, 4, 6), 3, 1)
     assert layout.block_shape == (2, 4, 2)
     mask = layout.position_mask()
@@ -145,9 +145,9 @@ def test_sparse_attention_equals_dense_attention_under_the_layout_mask(rng):
 
 def test_sparse_attention_applies_no_dropout(rng):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2, causal=True, dropout=0.5, **SPARSE)
+    layer = GridAttention(2, causal=True, dropout=0.5, **SPARSE)
     np.testing.assert_allclose(layer(x, training=True).numpy(), layer(x).numpy(), atol=1e-6)
-    dense = MultiHeadAttention(2, causal=True, dropout=0.5)
+    dense = GridAttention(2, causal=True, dropout=0.5)
     assert not np.allclose(dense(x, training=True).numpy(), dense(x).numpy())
 
 
@@ -166,7 +166,7 @@ def test_strided_sparse_layout_of_the_bair_latent():
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_causal_attention_never_looks_ahead(rng, name):
     x = rng.normal(size=(1, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2, causal=True, **PATTERNS[name])
+    layer = GridAttention(2, causal=True, **PATTERNS[name])
     base = layer(x).numpy().reshape(-1, 8)
     for pos in range(1, 18):
         changed = x.reshape(1, -1, 8).copy()
@@ -179,7 +179,7 @@ def test_causal_attention_never_looks_ahead(rng, name):
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_cached_decode_matches_full_causal_pass(rng, name):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
-    layer = MultiHeadAttention(2, causal=True, **PATTERNS[name])
+    layer = GridAttention(2, causal=True, **PATTERNS[name])
     full = layer(x).numpy().reshape(2, -1, 8)
     cache = layer.empty_cache(2)
     flat = x.reshape(2, -1, 8)
@@ -191,7 +191,7 @@ def test_cached_decode_matches_full_causal_pass(rng, name):
 def test_cached_cross_decode_matches_full_pass(rng):
     x = rng.normal(size=(2, 1, 2, 2, 8)).astype("float32")
     cond = rng.normal(size=(2, 1, 3, 3, 4)).astype("float32")
-    layer = MultiHeadAttention(2)
+    layer = GridAttention(2)
     full = layer(x, cond).numpy().reshape(2, -1, 8)
     k, v = layer.project_key_value(cond)
     for i in range(4):
@@ -208,12 +208,12 @@ def test_raster_coordinates_order():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="attention_axes"):
-        MultiHeadAttention(2, attention_axes=(0,))
+        GridAttention(2, attention_axes=(0,))
     with pytest.raises(ValueError, match="all three axes"):
-        MultiHeadAttention(2, attention_axes=(2, 3), causal=True)
+        GridAttention(2, attention_axes=(2, 3), causal=True)
     with pytest.raises(ValueError, match="causal=True"):
-        MultiHeadAttention(2, sparse_block_size=32)
+        GridAttention(2, sparse_block_size=32)
     with pytest.raises(ValueError, match="num_heads must be >= 1"):
-        MultiHeadAttention(0)
+        GridAttention(0)
     with pytest.raises(ValueError, match="divisible by num_heads"):
-        MultiHeadAttention(3)(np.zeros((1, 1, 2, 2, 8), "float32"))
+        GridAttention(3)(np.zeros((1, 1, 2, 2, 8), "float32"))

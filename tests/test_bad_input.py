@@ -115,7 +115,7 @@ def test_whole_float_seeds_and_batch_sizes_still_work():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: VQVAE(**dict(TINY_VQVAE, n_codes=0)), "n_codes must be >= 1; got 0"),
-    (lambda: VideoGPT(**dict(TINY_PRIOR, heads=0)), "heads must be >= 1; got 0"),
+    (lambda: VideoGPT(**dict(TINY_PRIOR, num_heads=0)), "num_heads must be >= 1; got 0"),
     (lambda: VideoGPT(**dict(TINY_PRIOR, n_codes=-3)), "n_codes must be >= 1; got -3"),
 ])
 def test_sizes_below_one_are_named(make, message):
@@ -161,7 +161,7 @@ def test_malformed_server_responses_get_one_clear_error(body, message):
 def test_the_sample_command_refuses_a_label_for_an_unconditional_prior(vqvae, tmp_path):
     from keras_videogpt.evaluation import draw_videos
 
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1)
     with pytest.raises(ValueError, match="--label=1 was given, but this prior is not "
                                          "class-conditional"):
         draw_videos(vqvae, prior, str(tmp_path), batch_size=1, seed=0, label=1, verbose=False)

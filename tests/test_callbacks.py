@@ -52,7 +52,7 @@ def test_vqvae_reconstructions_are_written_every_n_epochs(vqvae, tmp_path):
 
 
 def test_prior_samples_are_written_and_frames_are_continued(vqvae, tmp_path):
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1, n_cond_frames=1,
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1, n_cond_frames=1,
                                 resnet_blocks=(1, 1, 1, 1), resnet_width=4, resnet_dim=12)
     randomize_output(prior)
     clips = np.random.default_rng(1).uniform(-.5, .5, (3,) + vqvae.video_shape)

@@ -70,7 +70,7 @@ def test_mirrored_replicas_stay_identical_and_match_one_device(kind):
 
 def tiny_pair():
     vqvae = VQVAE(**TINY_VQVAE)
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1)
     return vqvae, prior
 
 
@@ -161,13 +161,13 @@ def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path):
 
 
 def test_workdir_of_another_model_is_refused(tmp_path):
-    config = VideoGPT.from_vqvae(VQVAE(**TINY_VQVAE), hidden_dim=24, heads=2,
-                                 layers=1).get_config()
+    config = VideoGPT.from_vqvae(VQVAE(**TINY_VQVAE), hidden_dim=24, num_heads=2,
+                                 num_layers=1).get_config()
     runs.check_workdir(str(tmp_path), config)
     saved_a_backup(tmp_path)
     runs.check_workdir(str(tmp_path), config)  # the same model resumes
-    with pytest.raises(ValueError, match=r"holds a run of another model.*\['layers'\]"):
-        runs.check_workdir(str(tmp_path), dict(config, layers=2))
+    with pytest.raises(ValueError, match=r"holds a run of another model.*\['num_layers'\]"):
+        runs.check_workdir(str(tmp_path), dict(config, num_layers=2))
 
 
 def saved_a_backup(workdir, epoch=1):

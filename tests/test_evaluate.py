@@ -34,7 +34,7 @@ def pair():
     # Moving MNIST needs frames of at least 28 pixels (one digit).
     vqvae = VQVAE(**dict(TINY_VQVAE, resolution=32, downsample=(2, 4, 4)))
     vqvae(np.zeros((1,) + vqvae.video_shape, "float32"))
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1)
     randomize_output(prior)
     return vqvae, prior
 
@@ -77,7 +77,7 @@ def test_same_seed_same_report_and_no_prior(pair):
     assert "fvd" not in recon_only and recon_only["num_clips"]["generated"] == 0
     assert recon_only["rfvd"] == a["rfvd"]
     # A fresh prior's fc_out is zero, so it is uniform over the 16 codes: exactly 4 bits/dim.
-    uniform = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    uniform = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1)
     report = evaluate(vqvae, uniform, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
                       verbose=False)
     assert report["bits_per_dim"] == pytest.approx(math.log2(16), rel=1e-5)
@@ -92,7 +92,7 @@ def test_too_few_clips_is_refused(pair):
 @pytest.mark.filterwarnings("ignore:.*covariance is singular")
 def test_frame_conditioned_prior_continues_the_real_clips(pair):
     vqvae, _ = pair
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1, n_cond_frames=1)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1, n_cond_frames=1)
     randomize_output(prior)
     report = evaluate(vqvae, prior, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
                       verbose=False)

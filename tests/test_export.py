@@ -23,7 +23,7 @@ CONTROLS = dict(temperature=0.9, top_k=8, top_p=0.95)
 def make_pair(**prior_kwargs):
     vqvae = VQVAE(**TINY_VQVAE)
     vqvae(np.zeros((1,) + vqvae.video_shape, "float32"))
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1, **prior_kwargs)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1, **prior_kwargs)
     randomize_output(prior)
     return vqvae, prior
 

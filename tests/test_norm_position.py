@@ -1,30 +1,30 @@
 import numpy as np
 import pytest
 
-from keras_videogpt.layers.norm import LayerNorm
+from keras_videogpt.layers.conditional_layer_norm import ConditionalLayerNorm
 from keras_videogpt.layers.position import BroadcastPositionEmbedding, RightShift
 
 
 def test_layer_norm_standard_epsilon(rng):
     x = rng.normal(size=(3, 5, 8)).astype("float32")
-    y = LayerNorm(epsilon=1e-5)(x).numpy()
+    y = ConditionalLayerNorm(epsilon=1e-5)(x).numpy()
     mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
     np.testing.assert_allclose(y, (x - mu) / np.sqrt(var + 1e-5), atol=1e-5)
 
 
 def test_layer_norm_reference_epsilon_is_added_after_rsqrt(rng):
     x = (rng.normal(size=(3, 8)) * 0.01).astype("float32")
-    y = LayerNorm(epsilon=1e-2, reference_epsilon=True)(x).numpy()
+    y = ConditionalLayerNorm(epsilon=1e-2, reference_epsilon=True)(x).numpy()
     mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
     np.testing.assert_allclose(y, (x - mu) * (1 / np.sqrt(var) + 1e-2), rtol=1e-4)
-    standard = LayerNorm(epsilon=1e-2)(x).numpy()
+    standard = ConditionalLayerNorm(epsilon=1e-2)(x).numpy()
     assert np.abs(y - standard).max() > 0.1
 
 
 def test_conditional_layer_norm_gain_and_bias(rng):
     x = rng.normal(size=(2, 4, 6)).astype("float32")
     cond = np.eye(3, dtype="float32")[[0, 2]]
-    norm = LayerNorm(cond_dim=3)
+    norm = ConditionalLayerNorm(cond_dim=3)
     y = norm(x, cond=cond).numpy()
     w, wb = norm.gain_kernel.numpy(), norm.bias_kernel.numpy()
     xn = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)

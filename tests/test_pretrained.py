@@ -7,7 +7,7 @@ import keras_videogpt as kv
 from keras_videogpt import presets, pretrained
 from tests.conftest import TINY_VQVAE, fixture_path
 
-TINY_PRIOR = dict(hidden_dim=24, heads=2, layers=1, dropout=0.0, attn_dropout=0.0)
+TINY_PRIOR = dict(hidden_dim=24, num_heads=2, num_layers=1, dropout=0.0, attn_dropout=0.0)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import tensorflow as tf
 from conftest import TINY_VQVAE, count_train_step_traces, fixture_path, reference_state
 from keras_videogpt import VQVAE, VideoGPT, convert, presets
 
-TINY_PRIOR = dict(latent_shape=(2, 3, 4), n_codes=16, embedding_dim=8, hidden_dim=24, heads=2,
-                  layers=2, dropout=0.0, attn_dropout=0.0)
+TINY_PRIOR = dict(latent_shape=(2, 3, 4), n_codes=16, embedding_dim=8, hidden_dim=24, num_heads=2,
+                  num_layers=2, dropout=0.0, attn_dropout=0.0)
 FRAME_COND = dict(n_cond_frames=1, frame_shape=(8, 8), resnet_blocks=(1, 1, 1, 1),
                   resnet_width=4, resnet_dim=12)
 
@@ -69,8 +69,8 @@ def dependency_matrix(prior, seed):
     return deps
 
 
-@pytest.mark.parametrize("layers", [1, 4])
-def test_causal_axial_prior_sees_every_earlier_code_and_no_later_one(layers):
+@pytest.mark.parametrize("num_layers", [1, 4])
+def test_causal_axial_prior_sees_every_earlier_code_and_no_later_one(num_layers):
     # One block already conditions each code on all earlier ones (see
     # keras_videogpt.layers.causal_axial); 4 checks that depth keeps it so.
     shape = (3, 4, 5)
@@ -78,7 +78,7 @@ def test_causal_axial_prior_sees_every_earlier_code_and_no_later_one(layers):
     for seed in range(3):
         keras.utils.set_random_seed(seed)
         prior = VideoGPT(latent_shape=shape, n_codes=16, embedding_dim=8, hidden_dim=24,
-                         heads=2, layers=layers, dropout=0.0, attn_dropout=0.0,
+                         num_heads=2, num_layers=num_layers, dropout=0.0, attn_dropout=0.0,
                          attn_type="axial")
         randomize_output(prior, seed)
         deps = dependency_matrix(prior, seed)
@@ -145,8 +145,8 @@ def test_keras_file_round_trip(tmp_path):
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="divisible by 3"):
         VideoGPT(**dict(TINY_PRIOR, hidden_dim=20))
-    with pytest.raises(ValueError, match="divisible by heads"):
-        VideoGPT(**dict(TINY_PRIOR, hidden_dim=21, heads=2))
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        VideoGPT(**dict(TINY_PRIOR, hidden_dim=21, num_heads=2))
     with pytest.raises(ValueError, match=r"Unknown attn_type 'local'; choose one of \('full', "
                                          r"'sparse', 'axial'\)"):
         VideoGPT(**TINY_PRIOR, attn_type="local")
@@ -174,7 +174,7 @@ def test_from_vqvae_copies_codebook_and_latent():
 
 def test_presets_match_the_released_priors():
     bair = presets.prior_config("bair")  # bair_gpt: the paper's Table A.2, sparse, 1 frame
-    assert (bair["hidden_dim"], bair["heads"], bair["layers"], bair["dropout"],
+    assert (bair["hidden_dim"], bair["num_heads"], bair["num_layers"], bair["dropout"],
             bair["attn_dropout"], bair["attn_type"], bair["n_cond_frames"]) == (
                 576, 4, 16, 0.2, 0.3, "sparse", 1)
     ucf = presets.prior_config("ucf101_uncond")  # ucf101_uncond_gpt
@@ -183,7 +183,7 @@ def test_presets_match_the_released_priors():
     assert presets.prior_config("ucf101")["class_cond_dim"] == 101
     # Both latents (4x32x32) split into the sparse layout's blocks of 32.
     vqvae = VQVAE(**presets.vqvae_config("bair_stride4x2x2"))
-    prior = VideoGPT.from_vqvae(vqvae, **dict(bair, layers=1, resnet_blocks=(1, 1, 1, 1)))
+    prior = VideoGPT.from_vqvae(vqvae, **dict(bair, num_layers=1, resnet_blocks=(1, 1, 1, 1)))
     assert prior.blocks[0].attn.layout.block_shape == (4, 32)
 
 
@@ -222,7 +222,7 @@ def test_reference_conditioned_and_sparse_priors(reference_vqvae, name):
     path = fixture_path("reference", f"{name}.npz")
     data = dict(np.load(path))
     prior = convert.prior_from_reference(reference_state(path), reference_vqvae,
-                                         heads=int(data["config"][1]))
+                                         num_heads=int(data["config"][1]))
     class_dim = int(data["class_cond_dim"])
     assert prior.attn_type == str(data["attn_type"])
     assert prior.n_cond_frames == int(data["n_cond_frames"])

@@ -51,11 +51,25 @@ def test_segmented_full_attention_sampler_equals_naive(jit_compile):
         sampling.Sampler(prior, segments=0)
 
 
-def test_xla_compiled_sampler_equals_naive():
+def test_graph_executor_and_xla_draw_the_same_codes_as_naive():
     prior = VideoGPT(**TINY_PRIOR)
     randomize_output(prior)
-    fast = sampling.Sampler(prior, jit_compile=True).sample_codes(2, seed=3).numpy()
-    np.testing.assert_array_equal(fast, sampling.naive_sample_codes(prior, 2, seed=3))
+    xla = sampling.Sampler(prior, jit_compile=True).sample_codes(2, seed=3).numpy()
+    graph = sampling.Sampler(prior, jit_compile=False).sample_codes(2, seed=3).numpy()
+    np.testing.assert_array_equal(graph, xla)
+    np.testing.assert_array_equal(xla, sampling.naive_sample_codes(prior, 2, seed=3))
+
+
+def test_sample_reuses_one_compiled_sampler_per_prior():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    first = sampling.sample(prior, batch_size=2, seed=1)["codes"].numpy()
+    sampler = sampling.cached_sampler(prior)
+    second = sampling.sample(prior, batch_size=2, seed=1)["codes"].numpy()
+    np.testing.assert_array_equal(first, second)
+    assert sampling.cached_sampler(prior) is sampler
+    assert sampler._loop.experimental_get_tracing_count() == 1  # traced once, not per call
+    assert sampling.cached_sampler(prior, jit_compile=False) is not sampler
 
 
 def test_same_seed_same_codes_other_seed_other_codes():
@@ -90,7 +104,7 @@ def test_filter_logits_closed_form():
 
 def test_sample_returns_codes_and_video():
     vqvae = VQVAE(**TINY_VQVAE)
-    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, heads=2, layers=1)
+    prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1)
     out = sampling.sample(prior, vqvae, batch_size=2, seed=0)
     assert out["codes"].shape == (2, 2, 8, 8) and out["codes"].dtype == "int32"
     assert out["video"].shape == (2, 4, 16, 16, 3) and out["video"].dtype == "float32"

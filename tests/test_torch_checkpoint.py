@@ -82,7 +82,7 @@ def test_released_style_checkpoint_converts_from_its_path_alone(tmp_path, name):
 
     prior, vqvae = kv.convert.prior_from_reference(ckpt)
     assert vqvae.latent_shape == (4, 16, 16) and vqvae.downsample == (4, 4, 4)
-    assert (prior.attn_type, prior.n_cond_frames, prior.heads) == (
+    assert (prior.attn_type, prior.n_cond_frames, prior.num_heads) == (
         str(data["attn_type"]), int(data["n_cond_frames"]), 4)
     assert (prior.dropout, prior.attn_dropout) == (0.2, 0.3)  # the hyper-parameters' own
     batch = {"codes": data["codes"].astype("int32")}

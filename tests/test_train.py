@@ -79,7 +79,7 @@ def test_quick_demo_end_to_end(tmp_path):
     # Resuming the demo's prior run with another architecture is refused before training.
     out = run("train.prior", f"--vqvae={tmp_path}/scratch/vqvae.keras",
               f"--workdir={tmp_path}/scratch/prior",
-              "--layers=3")
+              "--num_layers=3")
     assert out.returncode != 0 and "holds a run of another model" in out.stderr
     assert "Traceback" not in out.stderr
     out = run("train.sample", f"--vqvae={tmp_path}/scratch/vqvae.keras",

@@ -8,7 +8,7 @@ Codes are computed inside the input pipeline from --data, or read from
 (loss and bits/dim). Refuses, before any training, a --vqvae that is missing
 or holds another model, a --workdir that holds a run of another prior, a
 latent grid that does not match, and a width that is not divisible by 3 and
-by --heads.
+by --num_heads.
 
 Installed as `videogpt-train-prior`.
 """
@@ -30,7 +30,7 @@ def main(argv):
         FLAGS.vqvae, FLAGS.preset, FLAGS.data, FLAGS.workdir, FLAGS.batch_size, FLAGS.epochs,
         FLAGS.steps_per_epoch, FLAGS.learning_rate, codes=FLAGS.codes,
         num_videos=FLAGS.num_videos, seed=FLAGS.seed, hidden_dim=FLAGS.hidden_dim,
-        heads=FLAGS.heads, layers=FLAGS.layers, attn_type=FLAGS.attn_type,
+        num_heads=FLAGS.num_heads, num_layers=FLAGS.num_layers, attn_type=FLAGS.attn_type,
         gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
         jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
         restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt,
@@ -51,8 +51,8 @@ def define_flags():
     flags.DEFINE_integer("steps_per_epoch", 50, "Steps per epoch.")
     flags.DEFINE_float("learning_rate", 3e-4, "Peak Adam learning rate (cosine decay to 0).")
     flags.DEFINE_integer("hidden_dim", None, "Override the preset's width.")
-    flags.DEFINE_integer("heads", None, "Override the preset's heads.")
-    flags.DEFINE_integer("layers", None, "Override the preset's depth.")
+    flags.DEFINE_integer("num_heads", None, "Override the preset's attention heads.")
+    flags.DEFINE_integer("num_layers", None, "Override the preset's depth.")
     flags.DEFINE_enum("attn_type", None, ["full", "sparse", "axial"],
                       "Override the attention type.")
     flags.DEFINE_bool("gradient_checkpointing", False, "Recompute blocks in the backward pass.")

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from keras_videogpt.layers.attention import MultiHeadAttention
-from keras_videogpt.layers.norm import LayerNorm
+from keras_videogpt.layers.grid_attention import GridAttention
+from keras_videogpt.layers.conditional_layer_norm import ConditionalLayerNorm
 
 
 ATTN_TYPES = ("full", "sparse", "axial")
@@ -20,7 +20,7 @@ class TransformerBlock(keras.layers.Layer):
     """`x + attn(LN(x))`, optionally `x + cross_attn(LN(x), frames)`, then `x + mlp(LN(x))`.
 
     Args:
-        heads: attention heads.
+        num_heads: attention heads.
         num_layers: depth of the whole stack (scales the output init).
         attn_type: causal self-attention: `"full"`, `"sparse"` (the
             reference's strided block-sparse layout) or `"axial"` (causal
@@ -35,11 +35,12 @@ class TransformerBlock(keras.layers.Layer):
         reference_epsilon: the reference's LayerNorm epsilon placement.
     """
 
-    def __init__(self, heads, num_layers=1, attn_type="full", dropout=0.0, attn_dropout=0.0,
+    def __init__(self, num_heads, num_layers=1, attn_type="full", dropout=0.0, attn_dropout=0.0,
                  cross_attention=False, cond_dim=None, reference_epsilon=False,
                  sparse_block_size=32, sparse_local_blocks=4, **kwargs):
         super().__init__(**kwargs)
-        self.heads, self.num_layers, self.attn_type = int(heads), int(num_layers), attn_type
+        self.num_heads, self.num_layers = int(num_heads), int(num_layers)
+        self.attn_type = attn_type
         self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
         self.cross_attention, self.cond_dim = bool(cross_attention), cond_dim
         self.reference_epsilon = bool(reference_epsilon)
@@ -48,17 +49,17 @@ class TransformerBlock(keras.layers.Layer):
         if attn_type not in ATTN_TYPES:
             raise ValueError(f"Unknown attn_type '{attn_type}'; choose one of {ATTN_TYPES}.")
         norm = dict(cond_dim=cond_dim, reference_epsilon=reference_epsilon)
-        self.attn_norm = LayerNorm(**norm, name="attn_norm")
+        self.attn_norm = ConditionalLayerNorm(**norm, name="attn_norm")
         sparse = attn_type == "sparse"
-        self.attn = MultiHeadAttention(
-            heads, attention_axes=(1, 2, 3) if attn_type == "axial" else None, causal=True,
+        self.attn = GridAttention(
+            num_heads, attention_axes=(1, 2, 3) if attn_type == "axial" else None, causal=True,
             dropout=0.0 if sparse else attn_dropout, num_layers=num_layers,
             sparse_block_size=self.sparse_block_size if sparse else None,
             sparse_local_blocks=self.sparse_local_blocks, name="attn")
         if self.cross_attention:
-            self.cross_norm = LayerNorm(**norm, name="cross_norm")
-            self.cross_attn = MultiHeadAttention(heads, num_layers=num_layers, name="cross_attn")
-        self.mlp_norm = LayerNorm(**norm, name="mlp_norm")
+            self.cross_norm = ConditionalLayerNorm(**norm, name="cross_norm")
+            self.cross_attn = GridAttention(num_heads, num_layers=num_layers, name="cross_attn")
+        self.mlp_norm = ConditionalLayerNorm(**norm, name="mlp_norm")
         self.drop = keras.layers.Dropout(self.dropout)
 
     def build(self, x_shape, cond_shape=None, frames_shape=None):
@@ -94,7 +95,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(heads=self.heads, num_layers=self.num_layers, attn_type=self.attn_type,
+        config.update(num_heads=self.num_heads, num_layers=self.num_layers, attn_type=self.attn_type,
                       dropout=self.dropout, attn_dropout=self.attn_dropout,
                       cross_attention=self.cross_attention, cond_dim=self.cond_dim,
                       reference_epsilon=self.reference_epsilon,

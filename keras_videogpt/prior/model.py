@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_videogpt import distribute, validation
-from keras_videogpt.layers.norm import LayerNorm
+from keras_videogpt.layers.conditional_layer_norm import ConditionalLayerNorm
 from keras_videogpt.layers.position import BroadcastPositionEmbedding, RightShift
 from keras_videogpt.layers.sparse_layout import StridedSparseLayout
 from keras_videogpt.prior.block import ATTN_TYPES, TransformerBlock
@@ -57,8 +57,8 @@ class VideoGPT(keras.Model):
         latent_shape: `(t, h, w)` of the code grid.
         n_codes: codebook size.
         embedding_dim: code vector width.
-        hidden_dim: transformer width; divisible by 3 and by `heads`.
-        heads: attention heads.
+        hidden_dim: transformer width; divisible by 3 and by `num_heads`.
+        num_heads: attention heads.
         layers: transformer blocks.
         dropout: residual dropout.
         attn_dropout: attention-probability dropout.
@@ -85,7 +85,7 @@ class VideoGPT(keras.Model):
     >>> logits = prior(codes)   # [B, t, h, w, n_codes]       # doctest: +SKIP
     """
 
-    def __init__(self, latent_shape, n_codes, embedding_dim, hidden_dim=576, heads=4, layers=8,
+    def __init__(self, latent_shape, n_codes, embedding_dim, hidden_dim=576, num_heads=4, num_layers=8,
                  dropout=0.2, attn_dropout=0.3, attn_type="full", n_cond_frames=0,
                  frame_shape=None, class_cond_dim=None, resnet_blocks=(3, 4, 6, 3),
                  resnet_width=64, resnet_dim=240, reference_epsilon=False,
@@ -96,18 +96,19 @@ class VideoGPT(keras.Model):
         if len(self.latent_shape) != 3:
             raise ValueError(f"latent_shape must be (t, h, w); got {latent_shape}.")
         self.n_codes, self.embedding_dim = int(n_codes), int(embedding_dim)
-        self.hidden_dim, self.heads, self.num_layers = int(hidden_dim), int(heads), int(layers)
+        self.hidden_dim, self.num_heads = int(hidden_dim), int(num_heads)
+        self.num_layers = int(num_layers)
         for name, value in (("n_codes", self.n_codes), ("embedding_dim", self.embedding_dim),
-                            ("hidden_dim", self.hidden_dim), ("heads", self.heads),
-                            ("layers", self.num_layers)):
+                            ("hidden_dim", self.hidden_dim), ("num_heads", self.num_heads),
+                            ("num_layers", self.num_layers)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1; got {value}.")
         if self.hidden_dim % 3:
             raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by 3: the "
                              "position embedding gives each of T, H and W a third.")
-        if self.hidden_dim % self.heads:
-            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by heads "
-                             f"({self.heads}).")
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads "
+                             f"({self.num_heads}).")
         self.dropout, self.attn_dropout = float(dropout), float(attn_dropout)
         if attn_type not in ATTN_TYPES:
             raise ValueError(f"Unknown attn_type '{attn_type}'; choose one of {ATTN_TYPES}.")
@@ -137,14 +138,14 @@ class VideoGPT(keras.Model):
         self.position = BroadcastPositionEmbedding(self.latent_shape, self.hidden_dim,
                                                    name="position")
         self.blocks = [
-            TransformerBlock(self.heads, self.num_layers, attn_type, self.dropout,
+            TransformerBlock(self.num_heads, self.num_layers, attn_type, self.dropout,
                              self.attn_dropout, cross_attention=self.n_cond_frames > 0,
                              cond_dim=self.class_cond_dim,
                              reference_epsilon=self.reference_epsilon,
                              sparse_block_size=self.sparse_block_size,
                              sparse_local_blocks=self.sparse_local_blocks, name=f"block_{i}")
             for i in range(self.num_layers)]
-        self.norm = LayerNorm(cond_dim=self.class_cond_dim,
+        self.norm = ConditionalLayerNorm(cond_dim=self.class_cond_dim,
                               reference_epsilon=self.reference_epsilon, name="norm")
         self.fc_out = keras.layers.Dense(self.n_codes, use_bias=False, kernel_initializer="zeros",
                                          name="fc_out")
@@ -238,7 +239,8 @@ class VideoGPT(keras.Model):
 
         Example:
         >>> prior = VideoGPT.from_preset("moving_mnist", weights=True)  # doctest: +SKIP
-        >>> prior = VideoGPT.from_preset("bair_gpt", weights="bair_gpt.ckpt")  # doctest: +SKIP
+        >>> vqvae = VQVAE.from_preset("bair_stride4x2x2", weights="bair_gpt.ckpt")  # doctest: +SKIP
+        >>> prior = VideoGPT.from_preset("bair_gpt", vqvae, weights="bair_gpt.ckpt")  # doctest: +SKIP
         """
         import os
 
@@ -259,7 +261,10 @@ class VideoGPT(keras.Model):
                 from keras_videogpt import convert
 
                 # The checkpoint's hyper-parameters win; `overrides` are checked against them.
-                return convert.prior_from_reference(weights, vqvae=vqvae, **overrides)
+                # Without `vqvae`, the checkpoint's own VQ-VAE gives the latent grid (load it
+                # for decoding with `VQVAE.from_preset(<its preset>, weights=<same file>)`).
+                converted = convert.prior_from_reference(weights, vqvae=vqvae, **overrides)
+                return converted[0] if isinstance(converted, tuple) else converted
         if vqvae is None:
             raise ValueError("A prior models a VQ-VAE's codes: pass `vqvae` (or weights=True "
                              "for a preset whose weights ship, which loads its VQ-VAE too).")
@@ -272,7 +277,7 @@ class VideoGPT(keras.Model):
     def _check_codes(self, codes):
         return validation.check_codes(codes, self.latent_shape, self.n_codes)
 
-    def condition(self, cond_frames=None, label=None, cond=None, training=None):
+    def encode_conditions(self, cond_frames=None, label=None, cond=None, training=None):
         """Encodes the conditioning inputs: `(cond vector or None, frame encoding or None)`."""
         vector = None
         if self.class_cond_dim is not None:
@@ -291,28 +296,28 @@ class VideoGPT(keras.Model):
         elif cond is not None or label is not None:
             raise ValueError("This prior is not class-conditional (class_cond_dim=None), "
                              "but a label was given.")
-        frames = None
+        frame_encoding = None
         if self.n_cond_frames:
             if cond_frames is None:
                 raise ValueError(f"This prior is conditioned on {self.n_cond_frames} frame(s): "
                                  f"pass `cond_frames` [B, {self.n_cond_frames}, "
                                  f"{self.frame_shape[0]}, {self.frame_shape[1]}, 3].")
             validation.check_video(cond_frames, (self.n_cond_frames,) + self.frame_shape + (3,),
-                                   what="conditioning frames")
+                                   what="conditioning frame_encoding")
             x = validation.to_float_video(cond_frames, self.compute_dtype)
-            frames = self.frame_position(self.frame_encoder(x, training=training))
+            frame_encoding = self.frame_position(self.frame_encoder(x, training=training))
         elif cond_frames is not None:
             raise ValueError("This prior has no frame conditioning (n_cond_frames=0), but "
                              "cond_frames were given.")
-        return vector, frames
+        return vector, frame_encoding
 
     # ------------------------------------------------------------ forward
-    def _blocks(self, h, vector, frames, training):
+    def _blocks(self, h, vector, frame_encoding, training):
         for block in self.blocks:
             if self.gradient_checkpointing and training:
-                h = keras.remat(lambda x, blk=block: blk(x, vector, frames, training=training))(h)
+                h = keras.remat(lambda x, blk=block: blk(x, vector, frame_encoding, training=training))(h)
             else:
-                h = block(h, vector, frames, training=training)
+                h = block(h, vector, frame_encoding, training=training)
         return h
 
     def call(self, inputs, training=None):
@@ -323,21 +328,21 @@ class VideoGPT(keras.Model):
         """
         inputs = unpack_prior_batch(inputs)
         codes = self._check_codes(inputs["codes"])
-        vector, frames = self.condition(inputs.get("cond_frames"), inputs.get("label"),
+        vector, frame_encoding = self.encode_conditions(inputs.get("cond_frames"), inputs.get("label"),
                                         inputs.get("cond"), training=training)
         emb = ops.take(self.codebook, ops.cast(codes, "int32"), axis=0)
         h = self.fc_in(ops.cast(emb, self.compute_dtype))
         h = self.position(self.right_shift(h))
-        h = self._blocks(h, vector, frames, training)
+        h = self._blocks(h, vector, frame_encoding, training)
         return ops.cast(self.fc_out(self.norm(h, vector)), "float32")
 
     # ------------------------------------------------------------- decode
-    def start_decoding(self, batch_size, vector=None, frames=None):
+    def start_decoding(self, batch_size, vector=None, frame_encoding=None):
         """The state of a cached decode: zeroed KV caches and the cross-attention keys."""
         caches = [block.attn.empty_cache(batch_size, self.compute_dtype) for block in self.blocks]
         cross = None
         if self.n_cond_frames:
-            cross = [block.cross_attn.project_key_value(frames) for block in self.blocks]
+            cross = [block.cross_attn.project_key_value(frame_encoding) for block in self.blocks]
         return caches, cross
 
     def decode_step(self, prev_codes, index, caches, cross=None, vector=None, key_limit=None):
@@ -400,11 +405,20 @@ class VideoGPT(keras.Model):
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(total_steps))
         return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
 
+    @classmethod
+    def from_config(cls, config):
+        # `.keras` files saved before the rename call these `heads` and `layers`.
+        config = dict(config)
+        for old, new in (("heads", "num_heads"), ("layers", "num_layers")):
+            if old in config:
+                config[new] = config.pop(old)
+        return cls(**config)
+
     def get_config(self):
         config = super().get_config()
         config.update(
             latent_shape=self.latent_shape, n_codes=self.n_codes, embedding_dim=self.embedding_dim,
-            hidden_dim=self.hidden_dim, heads=self.heads, layers=self.num_layers,
+            hidden_dim=self.hidden_dim, num_heads=self.num_heads, num_layers=self.num_layers,
             dropout=self.dropout, attn_dropout=self.attn_dropout, attn_type=self.attn_type,
             n_cond_frames=self.n_cond_frames, frame_shape=self.frame_shape,
             class_cond_dim=self.class_cond_dim, resnet_blocks=self.resnet_blocks,

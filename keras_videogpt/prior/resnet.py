@@ -9,7 +9,7 @@ from keras_videogpt.layers.conv import torch_default_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class Conv3D(keras.layers.Layer):
+class SymmetricPadConv3D(keras.layers.Layer):
     """Bias-free 3D conv with symmetric zero padding `kernel // 2`, as PyTorch's `padding=k//2`.
 
     (TF's SAME pads stride-2 convs asymmetrically; this keeps the reference's
@@ -51,12 +51,12 @@ class ResidualUnit(keras.layers.Layer):
     def __init__(self, filters, strides=(1, 1, 1), projection=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.strides, self.projection = int(filters), tuple(strides), projection
-        self.conv1 = Conv3D(filters, 3, strides, name="conv1")
+        self.conv1 = SymmetricPadConv3D(filters, 3, strides, name="conv1")
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5, name="norm1")
-        self.conv2 = Conv3D(filters, 3, name="conv2")
+        self.conv2 = SymmetricPadConv3D(filters, 3, name="conv2")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5, name="norm2")
         if projection:
-            self.proj_conv = Conv3D(filters, 1, strides, name="proj_conv")
+            self.proj_conv = SymmetricPadConv3D(filters, 1, strides, name="proj_conv")
             self.proj_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="proj_norm")
 
     def call(self, x):
@@ -88,7 +88,7 @@ class ResNet3D(keras.layers.Layer):
     def __init__(self, blocks=(3, 4, 6, 3), width=64, out_dim=240, **kwargs):
         super().__init__(**kwargs)
         self.blocks, self.width, self.out_dim = tuple(blocks), int(width), int(out_dim)
-        self.stem = Conv3D(self.width, 3, name="stem")
+        self.stem = SymmetricPadConv3D(self.width, 3, name="stem")
         self.stem_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="stem_norm")
         widths = (self.width, 2 * self.width, 4 * self.width, self.out_dim)
         strides = ((1, 1, 1), (1, 2, 2), (1, 2, 2), (1, 1, 1))
@@ -113,3 +113,7 @@ class ResNet3D(keras.layers.Layer):
 def encoded_shape(n_frames, resolution):
     """Grid of the ResNet's output for `n_frames` frames of `resolution` (H, W)."""
     return (n_frames, math.ceil(resolution[0] / 4), math.ceil(resolution[1] / 4))
+
+
+# Layer configs serialized before the rename name this class "keras_videogpt>Conv3D".
+keras.saving.get_custom_objects()["keras_videogpt>Conv3D"] = SymmetricPadConv3D

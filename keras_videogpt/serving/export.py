@@ -117,9 +117,9 @@ def build_archive(vqvae, prior, max_batch_size=64):
                                          message=f"label must be < {prior.class_cond_dim}")]
         with tf.control_dependencies(checks):
             seeds = seed_rows(seed, batch_size)
-        vector, frames = prior.condition(cond_frames, label, training=False)
-        codes = sampler._sample_loop(batch_size, seeds, temperature, top_k, top_p, vector,
-                                     frames)
+        vector, frame_encoding = prior.encode_conditions(cond_frames, label, training=False)
+        codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p, vector,
+                                   frame_encoding)
         return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
 
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)

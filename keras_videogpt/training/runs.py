@@ -109,7 +109,10 @@ def check_workdir(workdir, model_config, data_config=None, train_config=None):
                 run = json.load(f)
         except ValueError as e:
             raise ValueError(f"'{path}' is damaged ({e}); rerun with --restart to start over.")
-        previous = run.get("model_config", {})
+        previous = dict(run.get("model_config", {}))
+        for old, new in (("heads", "num_heads"), ("layers", "num_layers")):  # renamed since
+            if old in previous and new in config:
+                previous[new] = previous.pop(old)
         changed = sorted(k for k in set(config) | set(previous)
                          if config.get(k) != previous.get(k))
         if changed:

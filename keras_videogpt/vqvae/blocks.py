@@ -5,14 +5,14 @@ import math
 import keras
 from keras import ops
 
-from keras_videogpt.layers.attention import MultiHeadAttention
-from keras_videogpt.layers.batch_norm import BatchNorm
+from keras_videogpt.layers.grid_attention import GridAttention
+from keras_videogpt.layers.two_pass_batch_norm import TwoPassBatchNorm
 from keras_videogpt.layers.conv import SamePadConv3D, SamePadConv3DTranspose
 
 
 def batch_norm(synchronized, name):
     """BatchNorm with PyTorch's defaults (momentum 0.1 there, eps 1e-5)."""
-    return BatchNorm(
+    return TwoPassBatchNorm(
         momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
 
 
@@ -41,9 +41,9 @@ class AxialBlock(keras.layers.Layer):
     def __init__(self, num_heads=2, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = num_heads
-        self.attn_w = MultiHeadAttention(num_heads, attention_axes=(3,), name="attn_w")
-        self.attn_h = MultiHeadAttention(num_heads, attention_axes=(2,), name="attn_h")
-        self.attn_t = MultiHeadAttention(num_heads, attention_axes=(1,), name="attn_t")
+        self.attn_w = GridAttention(num_heads, attention_axes=(3,), name="attn_w")
+        self.attn_h = GridAttention(num_heads, attention_axes=(2,), name="attn_h")
+        self.attn_t = GridAttention(num_heads, attention_axes=(1,), name="attn_t")
 
     def build(self, input_shape):
         for attn in (self.attn_w, self.attn_h, self.attn_t):

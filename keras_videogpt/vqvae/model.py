@@ -273,6 +273,8 @@ class VQVAE(keras.Model):
         # The checkpoint's hyper-parameters win; the preset gives the sizes that neither they
         # nor the weights say (a bare state_dict does not record its clip shape or strides).
         state, params = convert.read_reference(weights)
+        if any(k.startswith("vqvae.") for k in state):  # a prior checkpoint holds its VQ-VAE
+            state = {k[len("vqvae."):]: v for k, v in state.items() if k.startswith("vqvae.")}
         unsaid_keys = ("downsample", "sequence_length", "resolution")
         unsaid = {k: config[k] for k in unsaid_keys if k not in params}
         said = {k: params[k] for k in ("n_hiddens", "n_res_layers", "embedding_dim", "n_codes",

@@ -6,7 +6,7 @@ from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class LayerNorm(keras.layers.Layer):
+class ConditionalLayerNorm(keras.layers.Layer):
     """LayerNorm over the last axis, with an optional conditional gain and bias.
 
     Unconditional: `y = norm(x) * g + b`. Conditional (`cond_dim` set): the gain
@@ -26,7 +26,7 @@ class LayerNorm(keras.layers.Layer):
             constant input.
 
     Example:
-    >>> norm = LayerNorm(cond_dim=10)
+    >>> norm = ConditionalLayerNorm(cond_dim=10)
     >>> norm(keras.ops.ones((2, 5, 8)), cond=keras.ops.ones((2, 10))).shape
     (2, 5, 8)
     """
@@ -79,3 +79,7 @@ class LayerNorm(keras.layers.Layer):
         config.update(cond_dim=self.cond_dim, epsilon=self.epsilon,
                       reference_epsilon=self.reference_epsilon)
         return config
+
+
+# Layer configs serialized before the rename name this class "keras_videogpt>LayerNorm".
+keras.saving.get_custom_objects()["keras_videogpt>LayerNorm"] = ConditionalLayerNorm

@@ -32,7 +32,7 @@ def raster_coordinates(shape):
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class MultiHeadAttention(keras.layers.Layer):
+class GridAttention(keras.layers.Layer):
     """Multi-head scaled dot-product attention on `[B, T, H, W, C]` grids.
 
     Queries and keys have `C_q / heads` channels per head and values have
@@ -77,7 +77,7 @@ class MultiHeadAttention(keras.layers.Layer):
         training: enables dropout.
 
     Example:
-    >>> attn = MultiHeadAttention(num_heads=2, attention_axes=(1, 2, 3), causal=True)
+    >>> attn = GridAttention(num_heads=2, attention_axes=(1, 2, 3), causal=True)
     >>> attn(keras.ops.ones((1, 2, 4, 4, 8))).shape
     (1, 2, 4, 4, 8)
     """
@@ -338,3 +338,7 @@ class MultiHeadAttention(keras.layers.Layer):
                       num_layers=self.num_layers, sparse_block_size=self.sparse_block_size,
                       sparse_local_blocks=self.sparse_local_blocks)
         return config
+
+
+# Layer configs serialized before the rename name this class "keras_videogpt>MultiHeadAttention".
+keras.saving.get_custom_objects()["keras_videogpt>MultiHeadAttention"] = GridAttention

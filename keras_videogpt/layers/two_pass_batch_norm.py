@@ -5,7 +5,7 @@ import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class BatchNorm(keras.layers.BatchNormalization):
+class TwoPassBatchNorm(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` with two-pass synchronized moments.
 
     With `synchronized=True` under a tf.distribute strategy, Keras computes the
@@ -16,7 +16,7 @@ class BatchNorm(keras.layers.BatchNormalization):
     global batch to float rounding. Everything else is Keras's BatchNorm.
 
     Example:
-    >>> norm = BatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True)  # doctest: +SKIP
+    >>> norm = TwoPassBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=True)  # doctest: +SKIP
     """
 
     def _moments(self, inputs, mask):
@@ -34,3 +34,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         variance = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                   tf.reduce_sum(tf.square(centred), axes)) / count
         return tf.cast(mean, inputs.dtype), tf.cast(variance, inputs.dtype)
+
+
+# Layer configs serialized before the rename name this class "keras_videogpt>BatchNorm".
+keras.saving.get_custom_objects()["keras_videogpt>BatchNorm"] = TwoPassBatchNorm
