@@ -46,14 +46,12 @@ def encode(vqvae, clips, seed, split, batch=16):
 
 
 def bits_per_dim(prior, codes, batch=16):
-    import tensorflow as tf
+    from keras_videogpt.metrics import BitsPerDimStats
 
-    total = 0.0
+    stats = BitsPerDimStats()
     for i in range(0, len(codes), batch):
-        part = codes[i:i + batch]
-        logits = prior(tf.constant(part), training=False)
-        total += float(prior.compute_prior_loss(logits, part)) * len(part)
-    return total / len(codes) / np.log(2)
+        stats.update(prior, codes[i:i + batch])
+    return stats.result()
 
 
 def main():

@@ -45,6 +45,7 @@ def read_reference(source):
         The state_dict as numpy arrays, and the Lightning checkpoint's
         hyper-parameters as a dict (empty for anything else).
     """
+
     params = {}
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)

@@ -44,12 +44,12 @@ import time
 import numpy as np
 
 from keras_videogpt import presets, serving
-from keras_videogpt.serving import export_sampler
 from keras_videogpt.evaluation import format_report, score_models
 from keras_videogpt.metrics.digits import train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.prior.model import VideoGPT
 from keras_videogpt.sampling import sample
+from keras_videogpt.serving import export_sampler
 from keras_videogpt.training import runs
 from keras_videogpt.training.prior import train_prior
 from keras_videogpt.training.vqvae import train_vqvae
@@ -79,7 +79,6 @@ def _digits(part):
 
 def pretrained_part(workdir, quick, seed, classifier, fvd_clips=None):
     """Draws from the shipped `moving_mnist` weights, exports and serves them, scores it all."""
-
     start = time.time()
     vqvae = VQVAE.from_preset("moving_mnist", weights=True)
     prior = VideoGPT.from_preset("moving_mnist", vqvae, weights=True)
@@ -100,7 +99,6 @@ def pretrained_part(workdir, quick, seed, classifier, fvd_clips=None):
 
 def scratch_part(workdir, quick, seed, classifier, verbose="auto"):
     """Trains the `demo` recipe from scratch in `<workdir>/scratch`, then scores it."""
-
     start = time.time()
     recipe = presets.recipe("demo_quick" if quick else "demo")
     base = os.path.join(workdir, "scratch")

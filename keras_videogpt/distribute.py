@@ -52,6 +52,7 @@ def choose_strategy(strategy="auto", tpu=None):
     >>> with strategy.scope():                  # doctest: +SKIP
     ...     model = VQVAE.from_preset("tiny")
     """
+
     strategy = strategy_name(strategy, tpu)
     if strategy == "tpu":
         try:
@@ -134,6 +135,7 @@ def step_logs(logs):
     reduction dimension 0 for input with 0 dimensions"). There each value is
     given as `[1]`, which that reduction turns back into the scalar mean.
     """
+
     strategy = tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return logs
@@ -156,6 +158,7 @@ def build_optimizer(model):
     halves the time to the first step (tiny VQ-VAE on 2 cores: 17 s to 8 s).
     Models whose layers are not all built yet are left to Keras.
     """
+
     optimizer = model.optimizer
     if optimizer is None or optimizer.built:
         return

@@ -290,6 +290,7 @@ def preset_info(kind, name):
     file, or None) and, for a prior with shipped weights, the VQ-VAE preset
     they were trained over.
     """
+
     table = _table(kind)
     name = ALIASES.get(name, name) if kind == "prior" else name
     config = _lookup(table, "VQ-VAE" if kind == "vqvae" else "prior", name, {})

@@ -15,6 +15,7 @@ seed, both draw the same codes.
 import numpy as np
 import tensorflow as tf
 
+from keras_videogpt import pixels
 from keras_videogpt import validation
 
 
@@ -69,6 +70,7 @@ def hash_uniform(seeds, index, num):
     every device. TF's own stateless generators pick other algorithms under
     XLA, which would break "same seed, same video" across compilation modes.
     """
+
     seeds = tf.bitwise.bitwise_and(tf.cast(seeds, tf.int64), _MASK32)
     key = _mix(tf.bitwise.bitwise_and(seeds[:, 0] + 0x9E3779B9, _MASK32))
     key = _mix(tf.bitwise.bitwise_xor(key, seeds[:, 1]))
@@ -94,6 +96,7 @@ def seed_rows(seed, batch_size):
     and inside graphs of unknown seed rank, such as the exported sampler's
     signature (a bad shape is an `InvalidArgumentError` naming `seed`).
     """
+
     seed = tf.cast(seed, tf.int64)
     rank = seed.shape.rank
     if rank is not None:
@@ -131,8 +134,7 @@ def seed_rows(seed, batch_size):
 
 def video_to_uint8(video):
     """Float video in [-0.5, 0.5] (clipped) -> uint8, in TF ops (the exported graph uses it too)."""
-    video = tf.clip_by_value(tf.cast(video, tf.float32), -0.5, 0.5)
-    return tf.cast(tf.round((video + 0.5) * 255.0), tf.uint8)
+    return pixels.to_uint8(tf.convert_to_tensor(video))
 
 
 # Full attention over a long latent samples in SEGMENTS loops; loop j reads the first
@@ -328,6 +330,7 @@ def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None,
         `{"codes", "video", "video_uint8"}` (see `Sampler.sample`), or
         `{"codes"}` without a VQ-VAE.
     """
+
     sampler = cached_sampler(prior, vqvae, jit_compile)
     if vqvae is None:
         return {"codes": sampler.sample_codes(batch_size, seed, temperature, top_k, top_p,

@@ -52,6 +52,7 @@ def load(path):
         ValueError: the file holds anything beyond the allow-list, or is not a
             PyTorch checkpoint.
     """
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint at '{path}'.")

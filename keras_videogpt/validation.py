@@ -1,9 +1,11 @@
 """Input checks that turn bad arguments into clear errors before TF sees them."""
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
+
+from keras_videogpt import pixels
 
 SEED_LIMIT = 2 ** 32
 
@@ -41,6 +43,7 @@ def check_range(x, low, high, message):
     the graph runs (an `InvalidArgumentError`; XLA drops assertions), so a
     bad id never reaches `tf.gather`, which on GPU returns zeros silently.
     """
+
     values = eager_values(x)
     if values is not None:
         if values.size and (values.min() < low or values.max() >= high):
@@ -80,7 +83,7 @@ def to_float_video(video, compute_dtype="float32"):
         video = np.asarray(video)
     dtype = keras.backend.standardize_dtype(video.dtype)
     if dtype == "uint8":
-        return ops.cast(video, compute_dtype) / 255.0 - 0.5
+        return pixels.to_float(video, compute_dtype)
     if dtype.startswith("float") or dtype.startswith("bfloat"):
         return ops.cast(video, compute_dtype)
     raise TypeError(

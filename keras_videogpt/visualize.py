@@ -4,13 +4,12 @@ import math
 
 import numpy as np
 
+from keras_videogpt import pixels
+
 
 def to_uint8(video):
     """Float video in [-0.5, 0.5] (clipped) or uint8 -> uint8 numpy."""
-    video = np.asarray(video)
-    if video.dtype == np.uint8:
-        return video
-    return np.round((np.clip(video, -0.5, 0.5) + 0.5) * 255).astype("uint8")
+    return pixels.to_uint8(np.asarray(video))
 
 
 def video_grid(videos, ncol=None, padding=1):

@@ -66,3 +66,56 @@ def reference_state(path):
                 scale = data["ternary_scale/" + name]
                 state[name] = data[k].astype("float32") * np.float32(scale)
     return state
+
+
+def run_layer_test(layer_cls, init_kwargs, inputs, expected_output_shape, output_key=None,
+                   mixed_precision=True, **call_kwargs):
+    """The checks every layer gets (keras-hub's `run_layer_test` idea):
+
+    - an eager call gives `expected_output_shape`;
+    - `get_config` -> `from_config` gives a layer with the same config that, with the
+      same weights, computes the same output;
+    - a symbolic call on `keras.KerasTensor`s infers the same output shape;
+    - under the global `mixed_bfloat16` policy (as the training commands set it) the
+      variables stay float32 and the output is finite, in bfloat16 or float32 (layers
+      that keep statistics in float32 may return it).
+
+    `inputs` is one array or a tuple of arrays (positional inputs); `output_key` picks
+    one entry of a dict output.
+    """
+    import keras
+
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    pick = (lambda out: out[output_key]) if output_key else (lambda out: out)
+
+    layer = layer_cls(**init_kwargs)
+    out = pick(layer(*inputs, **call_kwargs))
+    assert tuple(out.shape) == tuple(expected_output_shape), (out.shape, expected_output_shape)
+
+    config = layer.get_config()
+    clone = layer_cls.from_config(config)
+    assert clone.get_config() == config
+    pick(clone(*inputs, **call_kwargs))  # builds it
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(pick(clone(*inputs, **call_kwargs))),
+                               np.asarray(out), atol=1e-5, rtol=1e-5)
+
+    symbolic = tuple(keras.KerasTensor(x.shape, dtype=str(x.dtype)) for x in inputs)
+    spec = pick(layer_cls(**init_kwargs)(*symbolic, **call_kwargs))
+    assert tuple(spec.shape) == tuple(expected_output_shape), (spec.shape, expected_output_shape)
+
+    if mixed_precision:
+        # As the training commands run it: the global policy, which sublayers follow too.
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            mixed = layer_cls(**init_kwargs)
+            out = pick(mixed(*inputs, **call_kwargs))
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        dtypes = {keras.backend.standardize_dtype(v.dtype) for v in mixed.weights}
+        assert dtypes <= {"float32", "int32", "int64"}, [(v.path, v.dtype) for v in mixed.weights]
+        dtype = keras.backend.standardize_dtype(out.dtype)
+        assert dtype in ("bfloat16", "float32", "int32"), dtype
+        assert np.isfinite(np.asarray(keras.ops.cast(out, "float32"))).all()
+    return layer

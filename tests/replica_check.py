@@ -76,6 +76,21 @@ def per_replica(variable):
     return [np.asarray(v) for v in values]
 
 
+def random_rows_per_replica(strategy, q):
+    """The rows that the codebook init and restarts draw, on each replica, when the replicas
+    hold different vectors: they must all be replica 0's, or the replicas would quantize
+    against different codebooks in that step."""
+    local = [np.random.default_rng(10 + r).normal(size=(128, 8)).astype("float32")
+             for r in range(strategy.num_replicas_in_sync)]
+    values = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(local[ctx.replica_id_in_sync_group]))
+    drawn = [np.asarray(v) for v in strategy.experimental_local_results(
+        strategy.run(tf.function(q._random_rows), args=(values,)))]
+    from_first = all(np.any(np.all(local[0] == row, axis=1)) for row in drawn[0])
+    return {"identical": all(np.array_equal(d, drawn[0]) for d in drawn),
+            "from_replica_0": bool(from_first), "rows": len(drawn[0])}
+
+
 def main(kind):
     keras.utils.set_random_seed(0)
     single = build(kind, 1)
@@ -101,6 +116,8 @@ def main(kind):
         "codebook_moved": float(np.abs(per_replica(q.embeddings)[0]
                                        - start[next(i for i, v in enumerate(weights(multi))
                                                     if v is q.embeddings)]).max())}
+    if kind == "vqvae_restarts":
+        codebook["random_rows"] = random_rows_per_replica(mirrored, multi.quantizer)
     print(json.dumps({**codebook, "replicas": mirrored.num_replicas_in_sync,
                       "replica_spread": spread,
                       "single_vs_mirrored": gap, "largest_update": moved,

@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import fixture_path
 from keras_videogpt.metrics import FeatureStats, frechet_distance, nmse, preprocess
 from keras_videogpt.metrics.fvd import fvd
-from keras_videogpt.metrics.i3d import (InceptionI3D, load_i3d, packaged_weights_path,
+from keras_videogpt.metrics.i3d import (load_i3d, packaged_weights_path,
                                         read_weights_pickle)
 
 
@@ -157,9 +157,20 @@ def test_offline_i3d_on_all_79_frames(cricket, i3d):
     assert logits[order[1]] == pytest.approx(12.16, abs=1e-2)
 
 
-def test_packaged_weights_path_exists():
-    assert packaged_weights_path().endswith("i3d-kinetics-400.ckpt")
-    assert isinstance(InceptionI3D, type)
+def test_packaged_weights_read_as_numpy_in_tf_layout():
+    from keras_videogpt.metrics.i3d import read_weights_pickle
+
+    path = packaged_weights_path()
+    assert path.endswith("i3d-kinetics-400.ckpt")
+    params = read_weights_pickle(path)["params"]
+    # TF Conv3D layout [T, H, W, in, out]; BatchNorm without scale (only bias, mean, var).
+    assert params["Conv3d_1a_7x7"]["Conv_0"]["kernel"].shape == (7, 7, 7, 3, 64)
+    assert "scale" not in params["Conv3d_1a_7x7"]["BatchNorm_0"]
+    kernels = []
+    walk = lambda d: [walk(v) if isinstance(v, dict) else kernels.append((k, v.shape))
+                      for k, v in d.items()]
+    walk(params)
+    assert ("kernel", (1, 1, 1, 192, 64)) in kernels and len(kernels) > 50
 
 
 def test_exported_i3d_serves_through_hub_load(tmp_path, cricket, i3d):
@@ -175,3 +186,34 @@ def test_exported_i3d_serves_through_hub_load(tmp_path, cricket, i3d):
 
     logits = hub.load(out).signatures["default"](tf.constant(rgb))["default"]
     assert logits.shape == (1, 400)
+
+
+def test_code_usage_counts_and_perplexity_in_closed_form():
+    from keras_videogpt.metrics import CodeUsageStats
+
+    stats = CodeUsageStats(8).update(np.array([[0, 1], [2, 3]])).update(np.array([0, 1, 2, 3]))
+    result = stats.result()
+    assert result["codes_used"] == 4 and result["n_codes"] == 8
+    np.testing.assert_allclose(result["perplexity"], 4.0)  # 4 codes, equally frequent
+    assert CodeUsageStats(3).update([1, 1, 1]).result()["perplexity"] == 1.0
+    with pytest.raises(ValueError, match=r"Codes must be in \[0, 3\)"):
+        CodeUsageStats(3).update([3])
+    with pytest.raises(ValueError, match="no codes"):
+        CodeUsageStats(3).result()
+
+
+def test_bits_per_dim_streams_like_one_batch_and_is_log2_codes_for_a_uniform_prior():
+    from keras_videogpt import VideoGPT
+    from keras_videogpt.metrics import BitsPerDimStats
+
+    prior = VideoGPT(latent_shape=(2, 2, 2), n_codes=16, embedding_dim=4, hidden_dim=12,
+                     num_heads=2, num_layers=1)
+    codes = np.random.default_rng(0).integers(0, 16, (6, 2, 2, 2))
+    # fc_out starts at zero: every code has probability 1/16, so 4 bits per code.
+    np.testing.assert_allclose(BitsPerDimStats().update(prior, codes).result(), 4.0, rtol=1e-6)
+    prior.fc_out.kernel.assign(np.random.default_rng(1).normal(0, 1, prior.fc_out.kernel.shape))
+    whole = BitsPerDimStats().update(prior, codes).result()
+    parts = BitsPerDimStats().update(prior, codes[:2]).update(prior, codes[2:]).result()
+    np.testing.assert_allclose(parts, whole, rtol=1e-5)
+    with pytest.raises(ValueError, match="no codes"):
+        BitsPerDimStats().result()

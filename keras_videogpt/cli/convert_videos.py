@@ -9,11 +9,10 @@ must be empty unless --overwrite is given; `train.vqvae --data=DST` reads them.
 Installed as `videogpt-convert-videos`.
 """
 
-
 from absl import flags
 
-from keras_videogpt.data import convert_video_folder
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.data import convert_video_folder
 
 FLAGS = flags.FLAGS
 

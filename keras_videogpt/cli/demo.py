@@ -7,11 +7,10 @@ See `keras_videogpt.demo` for what it does.
 Installed as `videogpt-demo`.
 """
 
-
 from absl import flags
 
-from keras_videogpt.demo import run_demo
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.demo import run_demo
 
 FLAGS = flags.FLAGS
 

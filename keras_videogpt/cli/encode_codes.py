@@ -8,13 +8,12 @@ Then train the prior on them with `python -m train.prior --codes=runs/codes ...`
 Installed as `videogpt-encode-codes`.
 """
 
-
 from absl import flags
 
 from keras_videogpt import checkpoints
+from keras_videogpt.cli.common import run_command
 from keras_videogpt.data import write_codes
 from keras_videogpt.training import sources
-from keras_videogpt.cli.common import run_command
 
 FLAGS = flags.FLAGS
 

@@ -13,10 +13,10 @@ import os
 from absl import flags
 
 from keras_videogpt.checkpoints import load_prior, load_vqvae
+from keras_videogpt.cli.common import run_command
 from keras_videogpt.evaluation import PROTOCOLS, evaluate, format_report
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.training import runs
-from keras_videogpt.cli.common import run_command
 
 FLAGS = flags.FLAGS
 

@@ -8,11 +8,10 @@ See `keras_videogpt.serving.export` for what it does.
 Installed as `videogpt-export-sampler`.
 """
 
-
 from absl import flags
 
-from keras_videogpt.serving import export_sampler
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.serving import export_sampler
 
 FLAGS = flags.FLAGS
 

@@ -11,8 +11,8 @@ import json
 
 from absl import flags
 
-from keras_videogpt.training.recipe import STAGES, run_recipe
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.training.recipe import STAGES, run_recipe
 
 FLAGS = flags.FLAGS
 

@@ -10,12 +10,11 @@ class-conditional priors take --label.
 Installed as `videogpt-sample`.
 """
 
-
 from absl import flags
 
 from keras_videogpt import checkpoints
-from keras_videogpt.evaluation import draw_videos
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.evaluation import draw_videos
 
 FLAGS = flags.FLAGS
 

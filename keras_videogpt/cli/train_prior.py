@@ -13,12 +13,11 @@ by --num_heads.
 Installed as `videogpt-train-prior`.
 """
 
-
 from absl import flags, logging
 
+from keras_videogpt.cli.common import define_scale_flags, run_command
 from keras_videogpt.training import runs
 from keras_videogpt.training.prior import train_prior
-from keras_videogpt.cli.common import define_scale_flags, run_command
 
 FLAGS = flags.FLAGS
 

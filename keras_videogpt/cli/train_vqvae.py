@@ -8,12 +8,11 @@ reconstructions) and `metrics.json` (NMSE, perplexity, codes used).
 Installed as `videogpt-train-vqvae`.
 """
 
-
 from absl import flags, logging
 
+from keras_videogpt.cli.common import define_scale_flags, run_command
 from keras_videogpt.training import runs
 from keras_videogpt.training.vqvae import train_vqvae
-from keras_videogpt.cli.common import define_scale_flags, run_command
 
 FLAGS = flags.FLAGS
 

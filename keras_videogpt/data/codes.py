@@ -5,6 +5,7 @@ import os
 
 import tensorflow as tf
 
+from keras_videogpt import pixels
 from keras_videogpt.data.tfrecords import ShardWriter, _shard_files, read_json
 
 CODES_METADATA = "codes.json"
@@ -23,6 +24,7 @@ def encode_in_pipeline(video_ds, vqvae, n_cond_frames=0):
     codes, the first `n_cond_frames` frames when asked for, and the label when
     the input carries one.
     """
+
     encode = tf.function(vqvae.encode)
 
     def to_codes(batch):
@@ -43,6 +45,7 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
 
     Frames are stored as uint8. Writes `codes-NNNNN.tfrecord` and `codes.json`.
     """
+
     writer = ShardWriter(directory, prefix="codes", per_shard=per_shard)
     encode = tf.function(vqvae.encode)
     for batch in video_ds.take(num_batches):
@@ -50,7 +53,7 @@ def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_sh
         codes = encode(video).numpy().astype("int32")
         frames = None
         if n_cond_frames:
-            frames = tf.cast(tf.round((video[:, :n_cond_frames] + 0.5) * 255), tf.uint8).numpy()
+            frames = pixels.to_uint8(video[:, :n_cond_frames]).numpy()
         for i in range(codes.shape[0]):
             feature = {"codes": tf.train.Feature(bytes_list=tf.train.BytesList(
                 value=[codes[i].tobytes()]))}
@@ -84,6 +87,7 @@ def check_codes_match(directory, vqvae, log_warning=None):
     `fingerprint()` that `write_codes` recorded. Codes written before the
     fingerprint existed are accepted with a warning.
     """
+
     meta = read_codes_metadata(directory)
     if tuple(meta["latent_shape"]) != tuple(vqvae.latent_shape):
         raise ValueError(f"The codes in '{directory}' have latent shape {meta['latent_shape']}, "
@@ -111,6 +115,7 @@ def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,
     (None: all stored; 0: none, for an unconditional prior trained on codes
     written for a frame-conditioned one).
     """
+
     meta = read_codes_metadata(directory)
     latent = tuple(meta["latent_shape"])
     stored = meta["n_cond_frames"]
@@ -135,7 +140,7 @@ def codes_dataset(directory, batch_size, shuffle=True, repeat=True, seed=None,
         if n_cond:
             frames = tf.io.decode_raw(ex["cond_frames"], tf.uint8)
             frames = tf.reshape(frames, (stored, *meta["frame_shape"], 3))[:n_cond]
-            out["cond_frames"] = tf.cast(frames, tf.float32) / 255.0 - 0.5
+            out["cond_frames"] = pixels.to_float(frames)
         if meta["with_labels"]:
             out["label"] = tf.cast(ex["label"], tf.int32)
         return out

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_videogpt import pixels
+
 DIGIT = 28
 # The 5000 digits are split once, in code, so that no digit is shared: training clips,
 # held-out clips (validation, FVD, the digit score of real clips), and the digit classifier
@@ -138,7 +140,8 @@ def moving_mnist_dataset(num_videos=1024, sequence_length=16, resolution=64, num
     Example:
     >>> ds = moving_mnist_dataset(256).shuffle(256).batch(8, drop_remainder=True)  # doctest: +SKIP
     """
+
     videos = generate_moving_mnist(num_videos, sequence_length, resolution, num_digits,
                                    channels, seed, digits, split)
     return tf.data.Dataset.from_tensor_slices(videos).map(
-        lambda v: tf.cast(v, tf.float32) / 255.0 - 0.5, num_parallel_calls=tf.data.AUTOTUNE)
+        pixels.to_float, num_parallel_calls=tf.data.AUTOTUNE)

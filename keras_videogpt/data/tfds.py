@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from keras_videogpt import pixels
+
 # TFDS name -> (video feature, label feature or None)
 DATASETS = {
     "bair_robot_pushing_small": ("image_main", None),
@@ -65,7 +67,7 @@ def tfds_dataset(name, batch_size, split="train", sequence_length=16, resolution
         video = _resize_crop(video, resolution)
         video = tf.broadcast_to(video, [sequence_length, resolution, resolution, 3]) \
             if video.shape[-1] == 1 else video
-        video = tf.ensure_shape(video / 255.0 - 0.5, (sequence_length, resolution, resolution, 3))
+        video = tf.ensure_shape(pixels.to_float(video), (sequence_length, resolution, resolution, 3))
         if with_labels:
             return {"video": video, "label": tf.cast(ex[label_key], tf.int32)}
         return video

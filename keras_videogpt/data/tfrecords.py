@@ -5,6 +5,8 @@ import os
 
 import tensorflow as tf
 
+from keras_videogpt import pixels
+
 METADATA = "metadata.json"
 
 
@@ -22,7 +24,6 @@ def clip_example(video, label=-1, name=""):
 
 class ShardWriter:
     """Writes examples to `{prefix}-NNNNN.tfrecord` files of `per_shard` examples each."""
-
     def __init__(self, directory, prefix="clips", per_shard=256):
         tf.io.gfile.makedirs(directory)
         self.directory, self.prefix, self.per_shard = directory, prefix, per_shard
@@ -79,6 +80,7 @@ def scan_shards(pattern):
     file. Returns `{"shards", "records", "corrupt"}`, where `corrupt` lists
     `{"file", "readable_records", "error"}`.
     """
+
     report = {"shards": 0, "records": 0, "corrupt": []}
 
     def count(ds):
@@ -120,6 +122,7 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
         A dataset of float32 `[B, T, H, W, C]` clips in [-0.5, 0.5] with a
         static batch dimension (or dicts that hold them).
     """
+
     files = _shard_files(pattern)
     directory = pattern if tf.io.gfile.isdir(pattern) else os.path.dirname(pattern)
     metadata = None  # read once: on gs:// every read is a request
@@ -157,7 +160,7 @@ def clip_dataset(pattern, batch_size, clip_shape=None, with_labels=False, shuffl
     def parse(record):
         ex = tf.io.parse_single_example(record, spec)
         video = tf.reshape(tf.io.decode_raw(ex["video"], tf.uint8), clip_shape)
-        video = tf.cast(video, tf.float32) / 255.0 - 0.5
+        video = pixels.to_float(video)
         if with_labels:
             return {"video": video, "label": tf.cast(ex["label"], tf.int32)}
         return video

@@ -130,6 +130,7 @@ def convert_video_folder(src, dst, sequence_length=16, resolution=64, stride=Non
     Returns:
         The report dict that is also saved as `metadata.json`.
     """
+
     stride = stride or sequence_length
     skipped = []
     videos = find_videos(src, skipped)

@@ -16,7 +16,6 @@ from keras_videogpt.visualize import save_gif, to_uint8, video_grid
 def draw_videos(vqvae, prior, out, batch_size, seed, temperature=1.0, top_k=0, top_p=1.0,
                 data="moving_mnist", label=None, jit_compile=True, name="samples", verbose=True):
     """Samples, writes a GIF grid (with the conditioning clips above, if any); returns stats."""
-
     sampling.check_controls(temperature, top_k, top_p, prior.n_codes)
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1; got {batch_size}.")

@@ -39,9 +39,11 @@ import time
 import keras
 import numpy as np
 
-from keras_videogpt.metrics.fvd import RESIZE_METHOD, RESOLUTION, embed as embed_clips
 from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
+from keras_videogpt.metrics.fvd import RESIZE_METHOD, RESOLUTION, embed as embed_clips
 from keras_videogpt.metrics.i3d import load_i3d
+from keras_videogpt.metrics.code_usage import CodeUsageStats
+from keras_videogpt.metrics.likelihood import BitsPerDimStats
 from keras_videogpt.metrics.reconstruction import NMSEStats
 from keras_videogpt.metrics.stats_cache import StatsCache, weights_hash
 from keras_videogpt.sampling import Sampler
@@ -64,7 +66,6 @@ HELD_OUT_SEED = 1_000_000
 
 class _Stream:
     """Real clips (float [-0.5, 0.5] and uint8) with labels, in batches of a fixed size."""
-
     def __init__(self, data, batch_size, vqvae, seed, with_labels, split="test"):
         t, h, _, _ = vqvae.video_shape
         if split == "test" and data == "moving_mnist":
@@ -108,7 +109,6 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
             the same data, split, seeds, clip count and shape, I3D and (for
             reconstructions) VQ-VAE weights; see `StatsCache`.
     """
-
     if split not in ("test", "train"):
         raise ValueError(f"split must be 'test' or 'train'; got {split!r}.")
     if protocol is not None and protocol not in PROTOCOLS:
@@ -148,8 +148,8 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
     recon_cached = recon is not None
     recon = recon or FeatureStats()
     fvds, fvd_stars, real_first = [], [], None
-    nmse_stats, codes_used = NMSEStats(), np.zeros(vqvae.n_codes, bool)
-    nll_nats, start = [], time.time()
+    nmse_stats, usage = NMSEStats(), CodeUsageStats(vqvae.n_codes)
+    likelihood, start = BitsPerDimStats(), time.time()
     for trial in range(trials if prior is not None else 1):
         stream = _Stream(data, batch_size, vqvae, seed + trial, with_labels, split)
         real_key, real_fields, real = cached("real", seed=seed + trial)
@@ -167,15 +167,14 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                 cond["label"] = label
             if trial == 0:
                 codes = vqvae.encode(video)
-                codes_used[np.unique(np.asarray(codes))] = True
+                usage.update(codes)
                 reconstruction = np.asarray(vqvae.decode(codes))
                 nmse_stats.update(video, np.clip(reconstruction, -0.5, 0.5))
                 bar.add(len(video))
                 if not recon_cached:
                     embed(to_uint8(reconstruction), recon)
                 if prior is not None:
-                    logits = prior(dict(cond, codes=codes), training=False)
-                    nll_nats.append(float(prior.compute_prior_loss(logits, codes)))
+                    likelihood.update(prior, dict(cond, codes=codes))
             if prior is not None:
                 # Clip i of trial k draws with the pair (i, seed + k): no clip repeats another.
                 step_seed = np.asarray([index * batch_size, seed + trial], "int64")
@@ -198,7 +197,8 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
         "resolution": [h, w], "i3d_resolution": RESOLUTION,
         "resize_method": RESIZE_METHOD, "data": data, "split": split, "seed": seed,
         "rfvd": frechet_distance(real_first, recon), "nmse": nmse_stats.result(),
-        "codes_used": int(codes_used.sum()), "n_codes": vqvae.n_codes,
+        "codes_used": usage.result()["codes_used"], "n_codes": vqvae.n_codes,
+        "code_perplexity": usage.result()["perplexity"],
     }
     if prior is not None:
         report.update(
@@ -206,7 +206,7 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
                  "per_trial": [float(f) for f in fvds]},
             fvd_star={"mean": float(np.mean(fvd_stars)), "std": float(np.std(fvd_stars)),
                       "per_trial": [float(f) for f in fvd_stars]},
-            bits_per_dim=float(np.mean(nll_nats) / math.log(2)),
+            bits_per_dim=likelihood.result(),
             sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p})
     if cache is not None:
         report["stats_cache"] = cache_report

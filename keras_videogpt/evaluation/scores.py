@@ -1,13 +1,12 @@
 """The scores of a Moving MNIST VQ-VAE and its two priors, as the model cards and the demo report them."""
 
-import math
 import os
 import time
 
 import numpy as np
 
 from keras_videogpt.evaluation.report import evaluate
-from keras_videogpt.metrics import nmse
+from keras_videogpt.metrics import BitsPerDimStats, nmse
 from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.sampling import Sampler
@@ -28,7 +27,6 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
     `<prefix>continuations.gif` (real clips above, their continuations below).
     `classifier` reuses a trained digit classifier.
     """
-
     t, h, _, _ = vqvae.video_shape
     real = sources.first_batch(sources.held_out_source(data, clips, t, h, seed=seed), clips)
     out = vqvae.forward(real, training=False)
@@ -52,9 +50,10 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
                         "continuations": digit_score(continued, classifier)},
         "nmse": nmse(real, recon),
         "bits_per_dim": {
-            "prior": _bits_per_dim(prior, {"codes": codes}),
-            "prior_frame_cond": _bits_per_dim(prior_frame_cond, {
-                "codes": codes, "cond_frames": real[:, :prior_frame_cond.n_cond_frames]})},
+            "prior": BitsPerDimStats().update(prior, {"codes": codes}).result(),
+            "prior_frame_cond": BitsPerDimStats().update(prior_frame_cond, {
+                "codes": codes, "cond_frames": real[:, :prior_frame_cond.n_cond_frames]}
+            ).result()},
         "sampling_seconds": {"samples": round(sample_seconds, 1),
                              "continuations": round(continue_seconds, 1),
                              "note": "both include compiling the sampling loop"},
@@ -72,10 +71,3 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
         save_gif(os.path.join(out_dir, prefix + "continuations.gif"),
                  video_grid(np.concatenate([to_uint8(real[:8]), continued[:8]]), ncol=ncol))
     return scores
-
-
-def _bits_per_dim(prior, batch):
-    """Mean negative log-likelihood of the codes in `batch`, in bits per code."""
-
-    logits = prior(batch, training=False)
-    return float(prior.compute_prior_loss(logits, batch["codes"])) / math.log(2)

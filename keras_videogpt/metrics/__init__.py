@@ -1,29 +1,17 @@
-"""Quality metrics: FVD and R-FVD with I3D, the Fréchet distance, NMSE and bits/dim."""
+"""Quality metrics: FVD with I3D, the Fréchet distance, NMSE, bits/dim and code usage.
 
-import math
+Each streamed metric is an accumulator with `update(...)` and `result()`
+(`FeatureStats`, `NMSEStats`, `BitsPerDimStats`, `CodeUsageStats`), so an
+evaluation over thousands of clips holds no more than one batch;
+`keras_videogpt.evaluation.evaluate` composes them.
+"""
 
-import numpy as np
-
+from keras_videogpt.metrics.code_usage import CodeUsageStats
 from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
-from keras_videogpt.metrics.fvd import fvd, preprocess, reconstruction_fvd
+from keras_videogpt.metrics.fvd import fvd, preprocess
 from keras_videogpt.metrics.i3d import load_i3d
-from keras_videogpt.metrics.reconstruction import nmse
+from keras_videogpt.metrics.likelihood import BitsPerDimStats
+from keras_videogpt.metrics.reconstruction import NMSEStats, nmse
 
-
-def bits_per_dim(prior, batches):
-    """The prior's cross-entropy in bits per latent code over `batches` (codes or dicts).
-
-    The definition of the prior's `bits_per_dim` metric: the mean negative
-    log-likelihood per code in nats, divided by ln 2, weighted by code count.
-    """
-    from keras_videogpt.prior.model import unpack_prior_batch
-
-    total, count = 0.0, 0
-    for batch in batches:
-        batch = unpack_prior_batch(batch)
-        n = int(np.prod(np.shape(batch["codes"])))
-        loss = float(prior.compute_prior_loss(prior(batch, training=False), batch["codes"]))
-        total, count = total + loss * n, count + n
-    if count == 0:
-        raise ValueError("bits_per_dim got no batches.")
-    return total / count / math.log(2)
+__all__ = ["BitsPerDimStats", "CodeUsageStats", "FeatureStats", "NMSEStats", "frechet_distance",
+           "fvd", "load_i3d", "nmse", "preprocess"]

@@ -77,6 +77,7 @@ def trace_sqrt_product(sigma_a, sigma_b):
     eigenvalues as `A B`, so the trace is the sum of the square roots of its
     (real, clipped at 0) eigenvalues. No general `sqrtm` and no complex noise.
     """
+
     root = _sqrt_psd(sigma_a)
     inner = root @ sigma_b @ root
     values = np.linalg.eigvalsh((inner + inner.T) / 2)

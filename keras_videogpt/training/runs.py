@@ -70,6 +70,7 @@ def prepare_workdir(workdir, model_file, restart=False):
     With `restart`, the backup and `run.json` are removed, so the run starts
     from scratch and overwrites `model_file`.
     """
+
     model_path = os.path.join(workdir, model_file)
     if restart:
         for name in ("backup", "run.json"):
@@ -98,6 +99,7 @@ def check_workdir(workdir, model_config, data_config=None, train_config=None):
     backup cannot follow (see `FIXED_ON_RESUME`) is refused. A `run.json`
     whose run never saved a backup does not bind the next run.
     """
+
     path = os.path.join(workdir, "run.json")
     config = json.loads(json.dumps(model_config, default=lambda v: np.asarray(v).tolist()))
     for key in ("name", "trainable", "dtype", "synchronized_bn"):  # may change on resume

@@ -21,7 +21,6 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
     the TFDS `test` split, or Moving MNIST clips of digits that training clips
     never show (`keras_videogpt.data.moving_mnist.DIGIT_SPLITS`).
     """
-
     if data == "moving_mnist":
         if with_labels:
             raise ValueError("This prior is class-conditional, but Moving MNIST clips have no "
@@ -55,7 +54,6 @@ def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64
 
 def explain_data_loss(data, error):
     """A `DataLossError` from `fit` as an error that names the damaged shards of `data`."""
-
     try:
         report = scan_shards(data)
     except (FileNotFoundError, tf.errors.OpError):

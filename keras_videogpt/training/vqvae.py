@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_videogpt import presets
 from keras_videogpt.callbacks import VideoSummary
 from keras_videogpt.distribute import worker_dir
-from keras_videogpt.metrics import nmse
+from keras_videogpt.metrics import CodeUsageStats, nmse
 from keras_videogpt.training import runs, sources
 from keras_videogpt.visualize import save_gif, video_grid
 from keras_videogpt.vqvae.model import VQVAE
@@ -76,14 +76,13 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
 
     out = model.forward(real, training=False)
     recon = np.asarray(out["recon"])
-    counts = np.bincount(np.asarray(out["codes"]).reshape(-1), minlength=model.n_codes)
-    probs = counts / counts.sum()
+    usage = CodeUsageStats(model.n_codes).update(out["codes"]).result()
     metrics = {
         "vqvae": {
             "preset": preset, "data": data, "eval_clips": int(len(real)),
             "nmse": nmse(real, recon),
-            "perplexity": float(np.exp(-(probs * np.log(probs + 1e-10)).sum())),
-            "codes_used": int((counts > 0).sum()), "n_codes": model.n_codes,
+            "perplexity": usage["perplexity"],
+            "codes_used": usage["codes_used"], "n_codes": model.n_codes,
             "train_seconds_this_run": round(train_seconds, 1),
         }
     }

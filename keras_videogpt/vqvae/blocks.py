@@ -22,6 +22,7 @@ def stride_schedule(downsample):
     `(4, 2, 2)` gives `[(2, 2, 2), (2, 1, 1)]`: stride 2 on every axis that
     still needs halving, as the reference's encoder and decoder do.
     """
+
     steps = []
     for d in downsample:
         if d < 1 or 2 ** round(math.log2(d)) != d:
@@ -102,7 +103,6 @@ class AttentionResidualBlock(keras.layers.Layer):
 
 class _ResidualStack(keras.layers.Layer):
     """`n` attention residual blocks, then BatchNorm and ReLU."""
-
     def __init__(self, channels, n_res_layers, synchronized_bn=False, **kwargs):
         super().__init__(**kwargs)
         self.blocks = [AttentionResidualBlock(channels, synchronized_bn, name=f"block_{i}")

@@ -111,6 +111,7 @@ def nearest(flat, codebook, fast_distances, candidates=4):
         int32 `[N]`: the code with the smallest reference-rounded distance,
         the lowest index on ties (as `torch.argmin`).
     """
+
     n_codes = codebook.shape[0]
     k = min(candidates, n_codes)
     _, index = tf.math.top_k(-fast_distances, k)                  # [N, k]
