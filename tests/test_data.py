@@ -305,3 +305,40 @@ def test_a_truncated_shard_is_named_and_can_be_skipped(converted, tmp_path):
     clips = list(clip_dataset(str(copy), batch_size=1, shuffle=False, repeat=False,
                               skip_corrupt=True))
     assert len(clips) == 5
+
+
+def test_codes_shards_round_trip_into_prior_training(tmp_path):
+    """write_codes -> codes_dataset -> train_prior(codes=...), as the README's TPU recipe runs
+    them: the codes and first frames read back are the ones written, an unconditional prior
+    drops the frames, and both priors train on the shards."""
+    from conftest import TINY_VQVAE
+    from keras_videogpt import VQVAE, pixels
+    from keras_videogpt.data import codes_dataset, write_codes
+    from keras_videogpt.training import train_prior
+
+    vqvae = VQVAE(**TINY_VQVAE)
+    vqvae_path = str(tmp_path / "vqvae.keras")
+    vqvae.save(vqvae_path)
+    clips = np.random.default_rng(0).uniform(-0.5, 0.5, (6,) + vqvae.video_shape)
+    clips = pixels.to_float(pixels.to_uint8(clips.astype("float32")))  # exact in uint8
+    videos = tf.data.Dataset.from_tensor_slices(clips).batch(3)
+    codes_dir = str(tmp_path / "codes")
+    meta = write_codes(videos, vqvae, codes_dir, num_batches=2, n_cond_frames=1,
+                       log=lambda *_: None)
+    assert meta["num_examples"] == 6 and meta["n_cond_frames"] == 1
+
+    batch = next(iter(codes_dataset(codes_dir, 6, shuffle=False)))
+    np.testing.assert_array_equal(batch["codes"].numpy(), vqvae.encode(clips).numpy())
+    np.testing.assert_array_equal(batch["cond_frames"].numpy(), clips[:, :1])
+    plain = next(iter(codes_dataset(codes_dir, 6, shuffle=False, n_cond_frames=0)))
+    assert set(plain) == {"codes"}
+    with pytest.raises(ValueError, match="carry 1 first frame"):
+        codes_dataset(codes_dir, 2, n_cond_frames=2)
+
+    for preset in ("tiny", "tiny_frame_cond"):
+        prior, _, metrics = train_prior(vqvae_path, preset, "moving_mnist",
+                                        str(tmp_path / preset), batch_size=2, epochs=1,
+                                        steps_per_epoch=2, learning_rate=1e-3, codes=codes_dir,
+                                        verbose=0)
+        assert np.isfinite(metrics["prior"]["loss_nats"]), preset
+        assert (tmp_path / preset / "prior.keras").exists()
