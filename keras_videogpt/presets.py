@@ -13,6 +13,10 @@ recipe; the shipped Moving MNIST weights come from the `moving_mnist` recipe
 (`python -m train.recipe --recipe=moving_mnist`).
 """
 
+import os
+
+# Where the weights that ship with the package live (package data).
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 _VQVAE = {}
 _PRIOR = {}
 _RECIPES = {}
@@ -299,16 +303,12 @@ def preset_info(kind, name):
     info = dict(name=name, kind=kind, description=(fn.__doc__ or "").strip().splitlines()[0],
                 docstring=doc, config=config, weights=None, vqvae_preset=fn.vqvae_preset)
     if fn.weights_file:
-        from keras_videogpt import pretrained
-
-        info["weights"] = pretrained.shipped_path(fn.weights_file)
+        info["weights"] = os.path.join(WEIGHTS_DIR, fn.weights_file)
     return info
 
 
 def shipped_weights(kind, name):
     """The shipped weights file of a preset, or a clear error naming the presets that have one."""
-    import os
-
     info = preset_info(kind, name)
     if info["weights"] is None:
         with_weights = [n for n, fn in sorted(_table(kind).items()) if fn.weights_file]

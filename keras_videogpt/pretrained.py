@@ -25,9 +25,11 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
+
+from keras_videogpt.presets import WEIGHTS_DIR
 
 FORMAT = "keras_videogpt.weights/1"
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 _FLOAT16_MAX = 65504.0
 
 
@@ -67,8 +69,6 @@ def save_weights(model, path, dtype="float16", metadata=None):
     Returns:
         The header written, as a dict.
     """
-    import tensorflow as tf
-
     if dtype not in ("float16", "float32"):
         raise ValueError(f"`dtype` must be 'float16' or 'float32'; got {dtype!r}.")
     arrays, entries = {}, []
@@ -100,8 +100,6 @@ def _plain(value):
 
 def read_header(path):
     """The JSON header of a weights file, or a clear error if the file is not one."""
-    import tensorflow as tf
-
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"No weights file at '{path}'.")
     try:

@@ -134,7 +134,7 @@ def test_a_truncated_keras_file_is_called_damaged(vqvae, tmp_path):
 
 
 def test_data_flags_that_cannot_work_are_named(tmp_path):
-    from keras_videogpt.training import sources
+    from keras_videogpt.data import sources
 
     with pytest.raises(FileNotFoundError, match="looks like a path, but nothing exists there"):
         sources.video_source(str(tmp_path / "no" / "clips"), 2, 4, 16)

@@ -152,7 +152,7 @@ def test_reader_feeds_a_strategy_with_input_options(converted):
 def test_reader_streams_from_a_remote_filesystem_per_replica(converted):
     # `ram://` is TF's in-memory filesystem: like gs://, it is reached only
     # through tf.io.gfile, so this proves no step of the reader needs a local path.
-    from keras_videogpt.training.sources import video_source
+    from keras_videogpt.data.sources import video_source
 
     _, dst, _ = converted
     remote = "ram://bucket/clips"
@@ -283,7 +283,7 @@ def test_codes_from_another_vqvae_are_refused(tmp_path):
 
 def test_a_truncated_shard_is_named_and_can_be_skipped(converted, tmp_path):
     from keras_videogpt.data.tfrecords import scan_shards
-    from keras_videogpt.training import sources
+    from keras_videogpt.data import sources
 
     _, dst, _ = converted
     copy = tmp_path / "copy"

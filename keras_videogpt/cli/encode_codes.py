@@ -12,8 +12,8 @@ from absl import flags
 
 from keras_videogpt import checkpoints
 from keras_videogpt.cli.common import run_command
+from keras_videogpt.data import sources
 from keras_videogpt.data import write_codes
-from keras_videogpt.training import sources
 
 FLAGS = flags.FLAGS
 

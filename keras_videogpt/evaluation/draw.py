@@ -8,8 +8,8 @@ import keras
 import numpy as np
 
 from keras_videogpt import sampling
+from keras_videogpt.data import sources
 from keras_videogpt.sampling import Sampler
-from keras_videogpt.training import sources
 from keras_videogpt.visualize import save_gif, to_uint8, video_grid
 
 

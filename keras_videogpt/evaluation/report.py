@@ -39,15 +39,15 @@ import time
 import keras
 import numpy as np
 
+from keras_videogpt.data import sources
+from keras_videogpt.metrics.code_usage import CodeUsageStats
 from keras_videogpt.metrics.frechet import FeatureStats, frechet_distance
 from keras_videogpt.metrics.fvd import RESIZE_METHOD, RESOLUTION, embed as embed_clips
 from keras_videogpt.metrics.i3d import load_i3d
-from keras_videogpt.metrics.code_usage import CodeUsageStats
 from keras_videogpt.metrics.likelihood import BitsPerDimStats
 from keras_videogpt.metrics.reconstruction import NMSEStats
 from keras_videogpt.metrics.stats_cache import StatsCache, weights_hash
 from keras_videogpt.sampling import Sampler
-from keras_videogpt.training import sources
 from keras_videogpt.visualize import to_uint8
 
 

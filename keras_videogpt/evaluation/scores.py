@@ -5,12 +5,12 @@ import time
 
 import numpy as np
 
+from keras_videogpt.data import sources
 from keras_videogpt.evaluation.report import evaluate
 from keras_videogpt.metrics import BitsPerDimStats, nmse
 from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.sampling import Sampler
-from keras_videogpt.training import sources
 from keras_videogpt.visualize import save_gif, to_uint8, video_grid
 
 

@@ -10,8 +10,7 @@ Example:
 from keras_videogpt.training.prior import build_prior, train_prior
 from keras_videogpt.training.recipe import STAGES, export_weights, run_recipe
 from keras_videogpt.training.runs import setup
-from keras_videogpt.training.sources import first_batch, held_out_source, video_source
 from keras_videogpt.training.vqvae import train_vqvae
 
-__all__ = ["STAGES", "build_prior", "export_weights", "first_batch", "held_out_source",
-           "run_recipe", "setup", "train_prior", "train_vqvae", "video_source"]
+__all__ = ["STAGES", "build_prior", "export_weights", "run_recipe", "setup", "train_prior",
+           "train_vqvae"]

@@ -11,10 +11,11 @@ from absl import logging
 from keras_videogpt import checkpoints, presets
 from keras_videogpt.callbacks import VideoSummary
 from keras_videogpt.data import codes_dataset, encode_in_pipeline
+from keras_videogpt.data import sources
 from keras_videogpt.data.codes import check_codes_match
 from keras_videogpt.distribute import worker_dir
 from keras_videogpt.prior.model import VideoGPT
-from keras_videogpt.training import runs, sources
+from keras_videogpt.training import runs
 
 
 def build_prior(preset, vqvae, **overrides):

@@ -8,10 +8,11 @@ import time
 import tensorflow as tf
 
 from keras_videogpt import checkpoints, presets, pretrained
+from keras_videogpt.data import sources
 from keras_videogpt.data import write_codes
 from keras_videogpt.data.codes import CODES_METADATA
 from keras_videogpt.evaluation.scores import score_models
-from keras_videogpt.training import runs, sources
+from keras_videogpt.training import runs
 from keras_videogpt.training.prior import train_prior
 from keras_videogpt.training.vqvae import train_vqvae
 

@@ -9,9 +9,10 @@ import tensorflow as tf
 
 from keras_videogpt import presets
 from keras_videogpt.callbacks import VideoSummary
+from keras_videogpt.data import sources
 from keras_videogpt.distribute import worker_dir
 from keras_videogpt.metrics import CodeUsageStats, nmse
-from keras_videogpt.training import runs, sources
+from keras_videogpt.training import runs
 from keras_videogpt.visualize import save_gif, video_grid
 from keras_videogpt.vqvae.model import VQVAE
 

@@ -1,4 +1,4 @@
-"""Where training clips come from: a `--data` value as a batched dataset, held-out clips, and
+"""Where clips come from, by name: a `--data` value as a batched dataset, held-out clips, and
 errors that name the damaged shards of a dataset."""
 
 import os
@@ -6,9 +6,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_videogpt import data as kdata
+from keras_videogpt.data.moving_mnist import moving_mnist_dataset
 from keras_videogpt.data.tfds import tfds_dataset
-from keras_videogpt.data.tfrecords import scan_shards
+from keras_videogpt.data.tfrecords import clip_dataset, scan_shards
 
 
 def video_source(data, batch_size, sequence_length, resolution, num_videos=512, seed=0,
@@ -27,11 +27,11 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
                              "class labels: use a labelled dataset (a TFDS name such as ucf101, "
                              "or shards converted from class sub-folders) or an unconditional "
                              "preset.")
-        ds = kdata.moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed,
+        ds = moving_mnist_dataset(num_videos, sequence_length, resolution, seed=seed,
                                         split="test" if split == "test" else "train")
         return ds.shuffle(num_videos, seed=seed).repeat().batch(batch_size, drop_remainder=True)
     if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
-        return kdata.clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
+        return clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
                                   skip_corrupt=skip_corrupt)
     if os.sep in data or data.startswith(".") or data.endswith(".tfrecord"):
         raise FileNotFoundError(f"--data '{data}' looks like a path, but nothing exists there "
