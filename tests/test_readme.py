@@ -39,3 +39,17 @@ def test_use_it_example_trains_and_samples():
     video = np.asarray(out["video"])
     assert video.min() >= -0.5 - 1e-6 and video.max() <= 0.5 + 1e-6
     assert out["video_uint8"].dtype == np.uint8 and out["video_uint8"].shape == (4, 16, 64, 64, 3)
+    # The shipped weights drew their videos.
+    drawn = scope["drawn"]
+    assert drawn["video_uint8"].shape == (4, 16, 64, 64, 3) and drawn["codes"].shape == (4, 4, 16, 16)
+
+
+def test_readme_stays_short_and_links_what_exists():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert text.startswith("# keras-videogpt\n\n```bash\nmake demo")
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        if not link.startswith("http"):
+            assert (ROOT / link).exists(), link
+    for name in re.findall(r"`python -m (train\.\w+|export\.\w+)", text):
+        assert (ROOT / (name.replace(".", "/") + ".py")).exists(), name
