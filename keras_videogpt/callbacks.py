@@ -10,6 +10,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_videogpt.sampling import Sampler
+from keras_videogpt.visualize import filmstrip, to_uint8
+
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or Inf; raised by `StopOnNonFiniteLoss`."""
@@ -225,8 +228,6 @@ class VideoSummary(keras.callbacks.Callback):
         self._sampler = None
 
     def _images(self):
-        from keras_videogpt.visualize import filmstrip, to_uint8
-
         model = self.model
         if hasattr(model, "encode"):  # a VQ-VAE
             if self.clips is None:
@@ -234,8 +235,6 @@ class VideoSummary(keras.callbacks.Callback):
             recon = np.clip(np.asarray(model(self.clips, training=False), "float32"), -0.5, 0.5)
             return {"reconstructions": filmstrip(np.concatenate([to_uint8(self.clips),
                                                                  to_uint8(recon)]))}
-        from keras_videogpt.sampling import Sampler
-
         if self.vqvae is None:
             raise ValueError("VideoSummary needs the `vqvae` to decode a prior's samples.")
         if self._sampler is None:

@@ -8,6 +8,9 @@ import zipfile
 import h5py
 import keras
 
+from keras_videogpt.prior.model import VideoGPT
+from keras_videogpt.vqvae.model import VQVAE
+
 # Weight groups whose names changed with a class rename. Keras files name a model's layers
 # that it also lists in `model.layers` by their class (snake case), so renaming
 # `LayerNorm` to `ConditionalLayerNorm` moved the prior's final norm.
@@ -64,15 +67,11 @@ def load(path, expected):
 
 def load_vqvae(path):
     """A `VQVAE` from a `.keras` file."""
-    from keras_videogpt.vqvae.model import VQVAE
-
     return load(path, VQVAE)
 
 
 def load_prior(path, vqvae=None):
     """A `VideoGPT` from a `.keras` file, checked against `vqvae`'s latent grid if given."""
-    from keras_videogpt.prior.model import VideoGPT
-
     prior = load(path, VideoGPT)
     if vqvae is not None and (tuple(vqvae.latent_shape) != prior.latent_shape
                               or vqvae.n_codes != prior.n_codes):

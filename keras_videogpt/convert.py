@@ -21,6 +21,8 @@ import os
 import numpy as np
 
 from keras_videogpt import torch_checkpoint
+from keras_videogpt.prior.model import VideoGPT
+from keras_videogpt.vqvae.model import VQVAE
 
 _IGNORED_SUFFIXES = ("num_batches_tracked", "attn.attn.mask")
 
@@ -229,8 +231,6 @@ def vqvae_from_reference(state_dict, **config):
     >>> vqvae = vqvae_from_reference("vqvae_tiny.npz", downsample=(4, 4, 4),
     ...                              sequence_length=16, resolution=64)  # doctest: +SKIP
     """
-    from keras_videogpt.vqvae.model import VQVAE
-
     state, params = read_reference(state_dict)
     known = ("n_hiddens", "n_res_layers", "embedding_dim", "n_codes", "downsample",
              "sequence_length", "resolution")
@@ -371,8 +371,6 @@ def prior_from_reference(state_dict, vqvae=None, **config):
     Example:
     >>> prior, vqvae = prior_from_reference("bair_gpt.ckpt")     # doctest: +SKIP
     """
-    from keras_videogpt.prior.model import VideoGPT
-
     state, params = read_reference(state_dict)
     vq_state = {k[len("vqvae."):]: v for k, v in state.items() if k.startswith("vqvae.")}
     state = {k: v for k, v in state.items() if not k.startswith("vqvae.")}

@@ -13,10 +13,12 @@ window of texture noise is not forced into some digit with high confidence.
 It trains in seconds on a CPU (`train_digit_classifier`).
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_videogpt.data.moving_mnist import DIGIT, digit_split
+from keras_videogpt.visualize import to_uint8
 
 NO_DIGIT = 10
 
@@ -69,8 +71,6 @@ def train_digit_classifier(epochs=6, seed=0, verbose=0):
     each and twice as many "no digit" windows), 90% of it; `model.held_out_accuracy` is its
     accuracy on the other 10% of those digits.
     """
-    import keras
-
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     x, y = digit_split("classifier")
@@ -115,8 +115,6 @@ def digit_score(videos, classifier, threshold=0.9, stride=4, batch_size=4096):
     Returns:
         `{"score", "frames", "mean_best_confidence"}`.
     """
-    from keras_videogpt.visualize import to_uint8
-
     frames = to_uint8(videos).astype("float32").mean(-1, keepdims=True) / 255
     frames = frames.reshape((-1,) + frames.shape[-3:])
     if min(frames.shape[1:3]) < DIGIT:

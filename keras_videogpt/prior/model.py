@@ -1,18 +1,20 @@
 """The `VideoGPT` prior: a causal transformer over the VQ-VAE's flattened code grid."""
 
 import math
+import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_videogpt import distribute, validation
+from keras_videogpt import distribute, presets, validation
 from keras_videogpt.layers.conditional_layer_norm import ConditionalLayerNorm
 from keras_videogpt.layers.position import BroadcastPositionEmbedding, RightShift
 from keras_videogpt.layers.sparse_layout import StridedSparseLayout
 from keras_videogpt.prior.block import ATTN_TYPES, TransformerBlock
 from keras_videogpt.prior.resnet import ResNet3D, encoded_shape
+from keras_videogpt.vqvae.model import VQVAE
 
 LN2 = math.log(2.0)
 
@@ -242,10 +244,7 @@ class VideoGPT(keras.Model):
         >>> vqvae = VQVAE.from_preset("bair_stride4x2x2", weights="bair_gpt.ckpt")  # doctest: +SKIP
         >>> prior = VideoGPT.from_preset("bair_gpt", vqvae, weights="bair_gpt.ckpt")  # doctest: +SKIP
         """
-        import os
-
-        from keras_videogpt import pretrained, presets
-        from keras_videogpt.vqvae.model import VQVAE
+        from keras_videogpt import pretrained  # loaders sit above the models (docs/design.md)
 
         if weights is True:
             weights = presets.shipped_weights("prior", name)

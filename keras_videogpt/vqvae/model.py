@@ -1,7 +1,6 @@
 """The `VQVAE` model: video -> discrete codes -> video, trained with `fit`."""
 
 import hashlib
-
 import os
 
 import keras
@@ -9,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_videogpt import distribute, validation
+from keras_videogpt import distribute, presets, validation
 from keras_videogpt.layers.conv import SamePadConv3D
 from keras_videogpt.vqvae.blocks import Decoder, Encoder
 from keras_videogpt.vqvae.quantizer import VectorQuantizer
@@ -254,7 +253,7 @@ class VQVAE(keras.Model):
         >>> vqvae = VQVAE.from_preset("moving_mnist", weights=True)  # doctest: +SKIP
         >>> vqvae = VQVAE.from_preset("bair_stride4x2x2", weights="bair_stride4x2x2.ckpt")  # doctest: +SKIP
         """
-        from keras_videogpt import pretrained, presets
+        from keras_videogpt import pretrained  # loaders sit above the models (docs/design.md)
 
         if weights is True:
             weights = presets.shipped_weights("vqvae", name)
