@@ -154,8 +154,8 @@ def build_optimizer(model):
     A tf.function whose first trace creates variables is traced once more.
     Keras builds the optimizer ahead of that only for models made under a
     strategy's scope; otherwise its slots are created inside the first trace,
-    so the whole train step is traced twice. Building it here first roughly
-    halves the time to the first step (tiny VQ-VAE on 2 cores: 17 s to 8 s).
+    so the whole train step is traced twice. Building it here first saves
+    that second trace.
     Models whose layers are not all built yet are left to Keras.
     """
 

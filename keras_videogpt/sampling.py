@@ -139,8 +139,8 @@ def video_to_uint8(video):
 
 # Full attention over a long latent samples in SEGMENTS loops; loop j reads the first
 # (j + 1) / SEGMENTS of the cache, 62.5% of it on average, for SEGMENTS compiled loop bodies.
-# Measured on 2 CPU cores: 1.09x tokens/s at 4x32x32 (L = 4096); none at L = 1024, where the
-# extra compile time is all that shows. Hence only from SEGMENT_FROM_LENGTH positions on.
+# The saved reads pay for the extra compiled bodies only at long latents (bench/README.md
+# has the figures), hence only from SEGMENT_FROM_LENGTH positions on.
 SEGMENTS = 4
 SEGMENT_FROM_LENGTH = 2048
 
@@ -152,9 +152,8 @@ class Sampler:
         prior: a `VideoGPT`.
         vqvae: the VQ-VAE that decodes the codes (optional for codes only).
         jit_compile: compile the sampling loop with XLA (the default). XLA updates
-            the KV cache in place; on 2 CPU cores it samples the bair latent
-            about 2x faster at batch 1 and 5x faster at batch 8 than TF's
-            graph executor, which copies the cache on every write.
+            the KV cache in place, where TF's graph executor copies it on every
+            write; `bench/prior.py` measures both.
         segments: loops the positions are split into (see `SEGMENTS`); full
             attention reads only its cache prefix in each. None: `SEGMENTS` for
             full attention over at least `SEGMENT_FROM_LENGTH` positions, else 1.
