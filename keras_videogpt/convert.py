@@ -152,6 +152,9 @@ def _res_stack_entries(prefix, stack):
 
 def vqvae_entries(vqvae):
     """`{reference name: (our variable, layout function)}` for a VQVAE."""
+    if vqvae.quantizer_type != "ema":
+        raise ValueError("The reference's checkpoints hold an EMA codebook; this VQ-VAE uses "
+                         f"quantizer={vqvae.quantizer_type!r}, which they cannot fill.")
     entries = {}
     for i, c in enumerate(vqvae.encoder.convs):
         entries.update(conv_entries(f"encoder.convs.{i}", c))

@@ -73,3 +73,11 @@ def test_vector_quantizer_layer():
                            mixed_precision=False)
     codes = layer(video(2, 2, 3, 3, 4))["codes"]
     assert codes.dtype == "int32" and tuple(codes.shape) == (2, 2, 3, 3)
+
+
+def test_finite_scalar_quantizer_layer():
+    from keras_videogpt.vqvae.fsq import FiniteScalarQuantizer
+
+    layer = run_layer_test(FiniteScalarQuantizer, dict(levels=(5, 4, 3)), video(2, 2, 3, 3, 3),
+                           (2, 2, 3, 3, 3), output_key="quantized")
+    assert layer(video(2, 2, 3, 3, 3))["codes"].shape == (2, 2, 3, 3)

@@ -11,6 +11,7 @@ from keras import ops
 from keras_videogpt import distribute, presets, validation
 from keras_videogpt.layers.conv import SamePadConv3D
 from keras_videogpt.vqvae.blocks import Decoder, Encoder
+from keras_videogpt.vqvae.fsq import FiniteScalarQuantizer
 from keras_videogpt.vqvae.quantizer import VectorQuantizer
 
 
@@ -62,6 +63,11 @@ class VQVAE(keras.Model):
         seed: seed of the codebook's random draws.
         reference_rounding: pick codes with the reference's float32 rounding
             of the distances (see `VectorQuantizer`).
+        quantizer: `"ema"`, the reference's EMA codebook (`VectorQuantizer`),
+            or `"fsq"`, finite scalar quantization (`FiniteScalarQuantizer`):
+            no codebook to learn and no commitment loss. With `"fsq"`,
+            `embedding_dim` and `n_codes` follow from `levels`.
+        levels: FSQ's values per channel (default `(8, 5, 5, 5)`: 1000 codes).
 
     Example:
     >>> vqvae = VQVAE.from_preset("tiny")
@@ -74,8 +80,18 @@ class VQVAE(keras.Model):
     def __init__(self, sequence_length=16, resolution=64, n_hiddens=240, n_res_layers=4,
                  embedding_dim=256, n_codes=2048, downsample=(4, 4, 4), channels=3,
                  commitment_cost=0.25, data_variance=0.06, ema_decay=0.99,
-                 synchronized_bn=False, seed=None, reference_rounding=False, **kwargs):
+                 synchronized_bn=False, seed=None, reference_rounding=False, quantizer="ema",
+                 levels=None, **kwargs):
         super().__init__(**kwargs)
+        if quantizer not in ("ema", "fsq"):
+            raise ValueError(f"Unknown quantizer {quantizer!r}; choose 'ema' or 'fsq'.")
+        if levels is not None and quantizer != "fsq":
+            raise ValueError("`levels` are FSQ's: pass quantizer='fsq' with them.")
+        self.quantizer_type = quantizer
+        self.levels = tuple(int(v) for v in (levels or (8, 5, 5, 5))) if quantizer == "fsq" \
+            else None
+        if self.levels is not None:
+            embedding_dim, n_codes = len(self.levels), int(np.prod(self.levels))
         self.sequence_length = int(sequence_length)
         self.resolution = _pair(resolution)
         self.n_hiddens = int(n_hiddens)
@@ -100,10 +116,13 @@ class VQVAE(keras.Model):
         self.encoder = Encoder(self.n_hiddens, self.n_res_layers, self.downsample,
                                self.synchronized_bn, name="encoder")
         self.pre_vq_conv = SamePadConv3D(self.embedding_dim, 1, name="pre_vq_conv")
-        self.quantizer = VectorQuantizer(self.n_codes, self.embedding_dim,
-                                         decay=self.ema_decay, seed=seed,
-                                         reference_rounding=self.reference_rounding,
-                                         name="quantizer")
+        if self.levels is not None:
+            self.quantizer = FiniteScalarQuantizer(self.levels, name="quantizer")
+        else:
+            self.quantizer = VectorQuantizer(self.n_codes, self.embedding_dim,
+                                             decay=self.ema_decay, seed=seed,
+                                             reference_rounding=self.reference_rounding,
+                                             name="quantizer")
         self.post_vq_conv = SamePadConv3D(self.n_hiddens, 1, name="post_vq_conv")
         self.decoder = Decoder(self.n_hiddens, self.n_res_layers, self.downsample,
                                self.channels, self.synchronized_bn, name="decoder")
@@ -289,5 +308,6 @@ class VQVAE(keras.Model):
             downsample=self.downsample, channels=self.channels,
             commitment_cost=self.commitment_cost, data_variance=self.data_variance,
             ema_decay=self.ema_decay, synchronized_bn=self.synchronized_bn, seed=self.seed,
-            reference_rounding=self.reference_rounding)
+            reference_rounding=self.reference_rounding, quantizer=self.quantizer_type,
+            levels=self.levels)
         return config

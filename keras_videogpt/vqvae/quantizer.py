@@ -9,6 +9,24 @@ from keras_videogpt import distribute
 from keras_videogpt.vqvae import reference_rounding
 
 
+def code_counts(codes, n_codes):
+    """How often each of `n_codes` codes occurs in the flat int `codes`, over all replicas."""
+    return distribute.all_reduce_sum(
+        ops.segment_sum(ops.ones_like(codes, "float32"), codes, n_codes))
+
+
+def counts_statistics(counts):
+    """`(perplexity, usage)` of code counts: exp(entropy), and the share of codes used."""
+    probs = counts / ops.sum(counts)
+    perplexity = ops.exp(-ops.sum(probs * ops.log(probs + 1e-10)))
+    return perplexity, ops.mean(ops.cast(counts > 0, "float32"))
+
+
+def code_statistics(codes, n_codes):
+    """`(perplexity, usage)` of flat int `codes` (over all replicas)."""
+    return counts_statistics(code_counts(codes, n_codes))
+
+
 @keras.saving.register_keras_serializable(package="keras_videogpt")
 class VectorQuantizer(keras.layers.Layer):
     """Nearest-code quantizer whose codebook is learned by exponential moving averages.
@@ -129,8 +147,7 @@ class VectorQuantizer(keras.layers.Layer):
 
         codes = self.nearest(flat, codebook)
         quantized = ops.take(codebook, codes, axis=0)
-        counts = distribute.all_reduce_sum(
-            ops.segment_sum(ops.ones_like(codes, "float32"), codes, self.n_codes))
+        counts = code_counts(codes, self.n_codes)
 
         if training:
             sums = distribute.all_reduce_sum(
@@ -152,9 +169,7 @@ class VectorQuantizer(keras.layers.Layer):
         quantized = ops.reshape(quantized, ops.shape(z))
         commitment = ops.mean(ops.square(z - ops.stop_gradient(quantized)))
         straight_through = z + ops.stop_gradient(quantized - z)
-        probs = counts / ops.sum(counts)
-        perplexity = ops.exp(-ops.sum(probs * ops.log(probs + 1e-10)))
-        usage = ops.mean(ops.cast(counts > 0, "float32"))
+        perplexity, usage = counts_statistics(counts)
         return dict(
             quantized=ops.cast(straight_through, in_dtype),
             codes=ops.reshape(codes, (-1, *grid)),
