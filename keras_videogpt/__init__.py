@@ -6,3 +6,4 @@ from keras_videogpt import convert, presets, pretrained
 from keras_videogpt.vqvae.model import VQVAE
 from keras_videogpt.prior.model import VideoGPT
 from keras_videogpt.sampling import Sampler, sample
+from keras_videogpt.long_video import sample_long

@@ -204,18 +204,26 @@ class Sampler:
         return tf.zeros((batch_size,), tf.int32), codes, caches, cross
 
     def decode_range(self, start, stop, prev, codes, caches, cross, seed, temperature, top_k,
-                     top_p, vector, key_limit=None):
+                     top_p, vector, key_limit=None, prefix=None, draw_offset=0):
         """Positions `start` to `stop - 1`: one tf.while_loop, caches updated in place.
 
         `key_limit` (a Python int >= `stop`, or None for the whole length)
-        bounds how much of the cache full attention reads. Traceable;
+        bounds how much of the cache full attention reads. `prefix`, int32
+        `[B, P]`, forces the first P positions to its codes (the cache is filled
+        with them, as a prompt); `draw_offset` shifts the index that the random
+        draws hash, so that windows of a long video draw afresh. Traceable;
         `decode_positions` is its compiled form. Returns `(prev, codes, caches)`.
         """
         prior = self.prior
+        forced = 0 if prefix is None else int(prefix.shape[1])
 
         def body(i, prev, codes, caches):
             logits, caches = prior.decode_step(prev, i, caches, cross, vector, key_limit)
-            nxt = draw(filter_logits(logits, temperature, top_k, top_p), seed, i)
+            nxt = draw(filter_logits(logits, temperature, top_k, top_p), seed,
+                       tf.cast(i, tf.int64) + tf.cast(draw_offset, tf.int64))
+            if forced:
+                given = tf.gather(prefix, tf.minimum(i, forced - 1), axis=1)
+                nxt = tf.where(i < forced, tf.cast(given, tf.int32), nxt)
             codes = tf.tensor_scatter_nd_update(codes, [[i]], nxt[None])
             return i + 1, nxt, codes, caches
 
@@ -228,17 +236,18 @@ class Sampler:
         """The end of the segment that holds position `stop - 1` (see `SEGMENTS`)."""
         return next(end for end in self.segment_ends if end >= stop)
 
-    def draw_codes(self, batch_size, seed, temperature, top_k, top_p, vector, frame_encoding):
+    def draw_codes(self, batch_size, seed, temperature, top_k, top_p, vector, frame_encoding,
+                   prefix=None, draw_offset=0):
         """The whole sampling loop as traceable TF code: codes `[B, t, h, w]` from per-row
         seeds `[B, 2]` (`seed_rows`), the controls as tensors, and the encoded conditions
-        (`conditions`). `sample_codes` runs it compiled; `serving.export_sampler` traces it
-        into the SavedModel."""
+        (`conditions`); `prefix` and `draw_offset` as in `decode_range`. `sample_codes`
+        runs it compiled; `serving.export_sampler` traces it into the SavedModel."""
         prev, codes, caches, cross = self.start_state(batch_size, vector, frame_encoding)
         begin = 0
         for end in self.segment_ends:  # one loop per segment, each reading its cache prefix
             prev, codes, caches = self.decode_range(
                 tf.constant(begin), end, prev, codes, caches, cross, seed, temperature, top_k,
-                top_p, vector, key_limit=end)
+                top_p, vector, key_limit=end, prefix=prefix, draw_offset=draw_offset)
             begin = end
         return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
 
@@ -281,6 +290,28 @@ class Sampler:
         if progress is None:
             return self._loop(*args)
         return self._chunked(*args, progress, chunks)
+
+    def continue_codes(self, prefix, seed=0, temperature=1.0, top_k=None, top_p=None,
+                       cond_frames=None, label=None, draw_offset=0):
+        """Codes `[B, t, h, w]` whose first latent frames are `prefix` (int `[B, k, h, w]`,
+        k < t) and whose other frames are drawn after them, as the next window of a long
+        video (see `keras_videogpt.long_video`). `draw_offset` gives each window its own
+        draws; with the same seed and offset, the same codes."""
+        prefix = np.asarray(prefix)
+        t, h, w = self.prior.latent_shape
+        if prefix.ndim != 4 or prefix.shape[2:] != (h, w) or not 1 <= prefix.shape[1] < t:
+            raise ValueError(f"prefix must be int codes [batch, k, {h}, {w}] with 1 <= k < {t} "
+                             f"latent frames; got shape {prefix.shape}.")
+        validation.check_codes(prefix, (prefix.shape[1], h, w), self.prior.n_codes)
+        batch_size = int(prefix.shape[0])
+        seed = validation.check_seed(seed)
+        check_controls(temperature, top_k, top_p, self.prior.n_codes)
+        vector, frame_encoding = self.conditions(batch_size, cond_frames, label)
+        return self._loop(batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
+                          tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
+                          vector, frame_encoding,
+                          prefix=tf.constant(prefix.reshape(batch_size, -1), tf.int32),
+                          draw_offset=tf.constant(int(draw_offset), tf.int64))
 
     def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
                cond_frames=None, label=None, progress=None):

@@ -16,7 +16,7 @@ LEVELS = {
     1: ["data", "layers", "visualize"],
     2: ["vqvae", "prior"],
     3: ["sampling", "metrics", "checkpoints", "pretrained", "convert"],
-    4: ["callbacks", "evaluation"],
+    4: ["callbacks", "evaluation", "long_video"],
     5: ["training", "serving"],
     6: ["demo"],
     7: ["cli"],

@@ -211,6 +211,21 @@ class VQVAE(keras.Model):
         h = ops.cast(self.embed(codes), self.compute_dtype)
         return self.decoder(self.post_vq_conv(h), training=False)
 
+    def decode_sequence(self, codes):
+        """Video from codes of any number of latent frames, `[B, n, h, w]` -> `[B, n * dt, H, W, C]`.
+
+        The decoder is convolutional and attends along time without positions, so
+        a long sequence (a long video's codes) decodes in one pass, with no seams
+        between windows; its time attention grows with `n`.
+        """
+        shape = tuple(np.shape(codes))
+        if len(shape) != 4 or shape[2:] != tuple(self.latent_shape[1:]) or shape[1] < 1:
+            raise ValueError(f"Codes must have shape [batch, frames, {self.latent_shape[1]}, "
+                             f"{self.latent_shape[2]}]; got {shape}.")
+        validation.check_codes(codes, shape[1:], self.n_codes)
+        h = ops.cast(self.quantizer.lookup(codes), self.compute_dtype)
+        return self.decoder(self.post_vq_conv(h), training=False)
+
     # ---------------------------------------------------------- training
     def compute_losses(self, out):
         """The reference's losses, computed in float32."""
