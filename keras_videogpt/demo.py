@@ -15,7 +15,9 @@ they were trained) and
    draw one video from it in a fresh process that imports TensorFlow only
    (`pretrained_served.gif`), checking that it gives the in-process codes;
 5. measure FVD, FVD* and R-FVD with the offline I3D on a few held-out clips
-   (the counts are printed beside them: too few for a paper figure).
+   (the counts are printed beside them: too few for a paper figure);
+6. draw videos 4x the trained length by a sliding window (`pretrained_long.gif`,
+   `keras_videogpt.long_video`), with the digit score of each window.
 
 Part 2, from scratch (the rest of the 10 minutes): the `demo` recipe of
 `keras_videogpt.presets` trains the tiny VQ-VAE and the two tiny priors in
@@ -45,7 +47,8 @@ import numpy as np
 
 from keras_videogpt import presets, serving
 from keras_videogpt.evaluation import format_report, score_models
-from keras_videogpt.metrics.digits import train_digit_classifier
+from keras_videogpt.long_video import sample_long
+from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.prior.model import VideoGPT
 from keras_videogpt.sampling import sample
@@ -53,7 +56,7 @@ from keras_videogpt.serving import export_sampler
 from keras_videogpt.training import runs
 from keras_videogpt.training.prior import train_prior
 from keras_videogpt.training.vqvae import train_vqvae
-from keras_videogpt.visualize import save_gif
+from keras_videogpt.visualize import save_gif, video_grid
 from keras_videogpt.vqvae.model import VQVAE
 
 
@@ -93,8 +96,25 @@ def pretrained_part(workdir, quick, seed, classifier, fvd_clips=None):
     served = export_and_draw(vqvae, prior, workdir, seed)
     shutil.move(os.path.join(workdir, "served.gif"),
                 os.path.join(workdir, "pretrained_served.gif"))
+    long = long_videos(vqvae, prior, workdir, 1 if quick else 4, seed, classifier)
     return {"presets": ["moving_mnist", "moving_mnist_frame_cond"], "scores": scores,
-            "served": served, "seconds": round(time.time() - start, 1)}
+            "served": served, "long_video": long, "seconds": round(time.time() - start, 1)}
+
+
+def long_videos(vqvae, prior, workdir, count, seed, classifier, times=4):
+    """`pretrained_long.gif`: videos `times` the trained length by a sliding window, with the
+    digit score of each window's frames, to show whether quality holds over time."""
+    began = time.time()
+    num_frames = times * vqvae.sequence_length
+    out = sample_long(prior, vqvae, num_frames, batch_size=count, seed=seed)
+    save_gif(os.path.join(workdir, "pretrained_long.gif"),
+             video_grid(out["video_uint8"], ncol=min(count, 4)))
+    dt = vqvae.downsample[0]
+    per_window = [digit_score(out["video_uint8"][:, a * dt:b * dt], classifier)["score"]
+                  for a, b in out["windows"]]
+    return {"videos": count, "frames": num_frames, "windows": len(out["windows"]),
+            "digit_score": digit_score(out["video_uint8"], classifier)["score"],
+            "digit_score_per_window": per_window, "seconds": round(time.time() - began, 1)}
 
 
 def scratch_part(workdir, quick, seed, classifier, verbose="auto"):

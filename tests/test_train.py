@@ -34,7 +34,7 @@ def test_quick_demo_end_to_end(tmp_path):
     out = run("train.demo", "--quick", f"--workdir={tmp_path}", timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("pretrained_reconstructions.gif", "pretrained_samples.gif",
-                 "pretrained_continuations.gif", "pretrained_served.gif",
+                 "pretrained_continuations.gif", "pretrained_served.gif", "pretrained_long.gif",
                  "scratch_reconstructions.gif", "scratch_samples.gif",
                  "scratch_continuations.gif", "scratch/vqvae.keras",
                  "scratch/prior/prior.keras", "scratch/prior_frame_cond/prior.keras",
@@ -60,6 +60,9 @@ def test_quick_demo_end_to_end(tmp_path):
     assert evaluation["i3d"].startswith("offline:") and evaluation["num_clips"]["real"] == 4
     assert evaluation["fvd"]["mean"] > 0 and evaluation["rfvd"] >= 0
     assert "4 real vs 4 generated clips of 16 frames" in out.stdout
+    # A video 4x the trained length, scored window by window.
+    long = pretrained["long_video"]
+    assert long["frames"] == 64 and long["windows"] == len(long["digit_score_per_window"]) == 7
     # The exported sampler drew the in-process codes in a TF-only process.
     served = pretrained["served"]
     assert served["same_codes_as_in_process"] and not served["imports_keras_videogpt"]
