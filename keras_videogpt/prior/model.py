@@ -302,7 +302,7 @@ class VideoGPT(keras.Model):
                                  f"pass `cond_frames` [B, {self.n_cond_frames}, "
                                  f"{self.frame_shape[0]}, {self.frame_shape[1]}, 3].")
             validation.check_video(cond_frames, (self.n_cond_frames,) + self.frame_shape + (3,),
-                                   what="conditioning frame_encoding")
+                                   what="conditioning frames")
             x = validation.to_float_video(cond_frames, self.compute_dtype)
             frame_encoding = self.frame_position(self.frame_encoder(x, training=training))
         elif cond_frames is not None:
