@@ -134,8 +134,9 @@ def check_codes(codes, latent_shape, n_codes):
     return check_range(codes, 0, n_codes, f"Codes must lie in [0, {n_codes})")
 
 
-def check_labels(label, num_classes, batch_size=None):
-    """int class ids `[B]` in [0, num_classes); a clear error for anything else."""
+def check_labels(label, num_classes, batch_size=None, null=False):
+    """int class ids `[B]` in [0, num_classes) (or `num_classes` itself, the null class of
+    classifier-free guidance, with `null`); a clear error for anything else."""
     label = as_tensor_like(label, "label")
     dtype = keras.backend.standardize_dtype(label.dtype)
     if not dtype.startswith("int") and not dtype.startswith("uint"):
@@ -145,6 +146,9 @@ def check_labels(label, num_classes, batch_size=None):
         raise ValueError(f"label must be int [batch] (one class per video); got shape {shape}.")
     if batch_size is not None and shape[0] is not None and shape[0] != batch_size:
         raise ValueError(f"label has {shape[0]} entries for a batch of {batch_size}.")
+    if null:
+        return check_range(label, 0, num_classes + 1, f"label must be a class in "
+                           f"[0, {num_classes}) or the null class {num_classes}")
     return check_range(label, 0, num_classes, f"label must be a class in [0, {num_classes})")
 
 

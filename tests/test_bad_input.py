@@ -64,7 +64,8 @@ def test_out_of_range_codes_fail_inside_a_graph(vqvae):
 
 
 @pytest.mark.parametrize("label, error, message", [
-    (np.array([0, 3]), ValueError, r"label must be a class in \[0, 3\); got values from 0 to 3"),
+    (np.array([0, 4]), ValueError,
+     r"label must be a class in \[0, 3\) or the null class 3; got values from 0 to 4"),
     (np.array([-1, 0]), ValueError, r"label must be a class in \[0, 3\)"),
     (np.array(1), ValueError, r"label must be int \[batch\]"),
     (np.array([0.0, 1.0]), TypeError, "label must hold integer class ids"),

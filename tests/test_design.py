@@ -15,7 +15,7 @@ LEVELS = {
     0: ["validation", "pixels", "distribute", "presets", "torch_checkpoint"],
     1: ["data", "layers", "visualize"],
     2: ["vqvae", "prior"],
-    3: ["sampling", "metrics", "checkpoints", "pretrained", "convert"],
+    3: ["sampling", "masked_sampling", "metrics", "checkpoints", "pretrained", "convert"],
     4: ["callbacks", "evaluation", "long_video"],
     5: ["training", "serving"],
     6: ["demo"],

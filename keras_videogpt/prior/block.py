@@ -37,7 +37,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, num_layers=1, attn_type="full", dropout=0.0, attn_dropout=0.0,
                  cross_attention=False, cond_dim=None, reference_epsilon=False,
-                 sparse_block_size=32, sparse_local_blocks=4, **kwargs):
+                 sparse_block_size=32, sparse_local_blocks=4, causal=True, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.num_layers = int(num_heads), int(num_layers)
         self.attn_type = attn_type
@@ -46,13 +46,15 @@ class TransformerBlock(keras.layers.Layer):
         self.reference_epsilon = bool(reference_epsilon)
         self.sparse_block_size = int(sparse_block_size)
         self.sparse_local_blocks = int(sparse_local_blocks)
+        self.causal = bool(causal)
         if attn_type not in ATTN_TYPES:
             raise ValueError(f"Unknown attn_type '{attn_type}'; choose one of {ATTN_TYPES}.")
         norm = dict(cond_dim=cond_dim, reference_epsilon=reference_epsilon)
         self.attn_norm = ConditionalLayerNorm(**norm, name="attn_norm")
         sparse = attn_type == "sparse"
         self.attn = GridAttention(
-            num_heads, attention_axes=(1, 2, 3) if attn_type == "axial" else None, causal=True,
+            num_heads, attention_axes=(1, 2, 3) if attn_type == "axial" else None,
+            causal=self.causal,
             dropout=0.0 if sparse else attn_dropout, num_layers=num_layers,
             sparse_block_size=self.sparse_block_size if sparse else None,
             sparse_local_blocks=self.sparse_local_blocks, name="attn")
@@ -95,7 +97,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_heads=self.num_heads, num_layers=self.num_layers, attn_type=self.attn_type,
+        config.update(causal=self.causal, num_heads=self.num_heads, num_layers=self.num_layers, attn_type=self.attn_type,
                       dropout=self.dropout, attn_dropout=self.attn_dropout,
                       cross_attention=self.cross_attention, cond_dim=self.cond_dim,
                       reference_epsilon=self.reference_epsilon,

@@ -87,6 +87,8 @@ class VideoGPT(keras.Model):
     >>> logits = prior(codes)   # [B, t, h, w, n_codes]       # doctest: +SKIP
     """
 
+    CAUSAL = True  # each code sees only earlier ones; MaskedVideoPrior sees all
+
     def __init__(self, latent_shape, n_codes, embedding_dim, hidden_dim=576, num_heads=4, num_layers=8,
                  dropout=0.2, attn_dropout=0.3, attn_type="full", n_cond_frames=0,
                  frame_shape=None, class_cond_dim=None, resnet_blocks=(3, 4, 6, 3),
@@ -145,7 +147,8 @@ class VideoGPT(keras.Model):
                              cond_dim=self.class_cond_dim,
                              reference_epsilon=self.reference_epsilon,
                              sparse_block_size=self.sparse_block_size,
-                             sparse_local_blocks=self.sparse_local_blocks, name=f"block_{i}")
+                             sparse_local_blocks=self.sparse_local_blocks, causal=self.CAUSAL,
+                             name=f"block_{i}")
             for i in range(self.num_layers)]
         self.norm = ConditionalLayerNorm(cond_dim=self.class_cond_dim,
                               reference_epsilon=self.reference_epsilon, name="norm")
@@ -284,8 +287,10 @@ class VideoGPT(keras.Model):
                 raise ValueError("This prior is class-conditional: pass `label` (int [B]) or "
                                  f"`cond` (float [B, {self.class_cond_dim}]).")
             if cond is None:
-                label = validation.check_labels(label, self.class_cond_dim)
-                vector = ops.one_hot(ops.cast(label, "int32"), self.class_cond_dim)
+                label = validation.check_labels(label, self.class_cond_dim, null=True)
+                # The null class (`null_label`) is the zero vector: no class at all.
+                vector = ops.one_hot(ops.cast(label, "int32"), self.class_cond_dim + 1)
+                vector = vector[:, :self.class_cond_dim]
             else:
                 cond = validation.as_tensor_like(cond, "cond")
                 if len(cond.shape) != 2 or cond.shape[-1] != self.class_cond_dim:
@@ -309,6 +314,12 @@ class VideoGPT(keras.Model):
             raise ValueError("This prior has no frame conditioning (n_cond_frames=0), but "
                              "cond_frames were given.")
         return vector, frame_encoding
+
+    @property
+    def null_label(self):
+        """The label that means "no class" (`class_cond_dim`): the zero conditioning vector,
+        what classifier-free guidance contrasts with (None for unconditional priors)."""
+        return self.class_cond_dim
 
     # ------------------------------------------------------------ forward
     def _blocks(self, h, vector, frame_encoding, training):

@@ -32,6 +32,8 @@ import tensorflow as tf
 
 import keras_videogpt
 from keras_videogpt.checkpoints import load_prior, load_vqvae
+from keras_videogpt.masked_sampling import MaskedSampler
+from keras_videogpt.prior.masked import MaskedVideoPrior
 from keras_videogpt.sampling import Sampler, seed_rows, video_to_uint8
 
 
@@ -67,7 +69,7 @@ def _check_codes(codes, latent_shape, n_codes):
         return tf.ensure_shape(tf.identity(codes), (None,) + tuple(latent_shape))
 
 
-def build_archive(vqvae, prior, max_batch_size=64):
+def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
     """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints.
 
     `sample` refuses a `batch_size` above `max_batch_size` in-graph, before it
@@ -75,7 +77,9 @@ def build_archive(vqvae, prior, max_batch_size=64):
     for 100000 videos.
     """
 
-    sampler = Sampler(prior, vqvae)
+    masked = isinstance(prior, MaskedVideoPrior)
+    # A masked prior's steps and guidance are fixed here: TF Serving needs every input.
+    sampler = MaskedSampler(prior, vqvae, steps) if masked else Sampler(prior, vqvae)
     t, h, w, c = vqvae.video_shape
     archive = keras.export.ExportArchive()
     archive.track(vqvae)
@@ -116,9 +120,14 @@ def build_archive(vqvae, prior, max_batch_size=64):
                                          message=f"label must be < {prior.class_cond_dim}")]
         with tf.control_dependencies(checks):
             seeds = seed_rows(seed, batch_size)
-        vector, frame_encoding = prior.encode_conditions(cond_frames, label, training=False)
-        codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p, vector,
-                                   frame_encoding)
+        if masked:
+            codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p,
+                                       cond_frames, label, guidance_scale)
+        else:
+            vector, frame_encoding = prior.encode_conditions(cond_frames, label,
+                                                             training=False)
+            codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p, vector,
+                                       frame_encoding)
         return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
 
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
@@ -158,7 +167,7 @@ def build_archive(vqvae, prior, max_batch_size=64):
     return archive
 
 
-def metadata(vqvae, prior, max_batch_size=64):
+def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
     """What a client needs to know about the exported pair (written to assets.extra)."""
     inputs = ["batch_size", "seed", "temperature", "top_k", "top_p"]
     if prior.n_cond_frames:
@@ -171,6 +180,8 @@ def metadata(vqvae, prior, max_batch_size=64):
         "frame_size": list(vqvae.video_shape[1:3]), "n_codes": vqvae.n_codes,
         "n_cond_frames": prior.n_cond_frames, "class_cond_dim": prior.class_cond_dim,
         "max_batch_size": int(max_batch_size),
+        "sampler": ({"kind": "masked", "steps": int(steps), "guidance_scale": float(guidance_scale)}
+                    if isinstance(prior, MaskedVideoPrior) else {"kind": "autoregressive"}),
         "signatures": {"sample": {"inputs": inputs, "outputs": ["video", "codes"]},
                        "encode": {"inputs": ["video"], "outputs": ["codes"]},
                        "decode": {"inputs": ["codes"], "outputs": ["video"]}},
@@ -178,7 +189,8 @@ def metadata(vqvae, prior, max_batch_size=64):
     }
 
 
-def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
+def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
+                   guidance_scale=1.0):
     """Writes the SavedModel to `out/version/` and returns that path.
 
     Args:
@@ -187,6 +199,9 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
         out: the model's base folder (TF Serving's `--model_base_path`).
         version: a positive integer; an existing version folder is refused.
         max_batch_size: the largest `batch_size` that `sample` accepts.
+        steps, guidance_scale: for a `MaskedVideoPrior`, its parallel steps and
+            its classifier-free guidance, fixed in the exported graph (the
+            signature stays the autoregressive sampler's).
     """
     if isinstance(vqvae, (str, os.PathLike)):
         vqvae = load_vqvae(vqvae)
@@ -200,10 +215,11 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64):
     if os.path.exists(path):
         raise FileExistsError(f"'{path}' exists; TF Serving versions are immutable, so pick "
                               "another --version.")
-    build_archive(vqvae, prior, max_batch_size).write_out(path, verbose=False)
+    build_archive(vqvae, prior, max_batch_size, steps, guidance_scale).write_out(
+        path, verbose=False)
     extra = os.path.join(path, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, METADATA), "w") as f:
-        json.dump(metadata(vqvae, prior, max_batch_size), f, indent=2,
+        json.dump(metadata(vqvae, prior, max_batch_size, steps, guidance_scale), f, indent=2,
                   default=lambda v: list(v))
     return path
