@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_videogpt import validation
-from keras_videogpt.sampling import (check_controls, filter_logits, hash_uniform, seed_rows,
-                                     video_to_uint8)
+from keras_videogpt.sampling import (check_controls, filter_logits, guided_logits,
+                                     hash_uniform, seed_rows, video_to_uint8)
 
 
 def masked_after(steps, length):
@@ -42,11 +42,6 @@ def masked_after(steps, length):
         counts.append(count)
         previous = count
     return counts
-
-
-def guided_logits(cond, uncond, guidance_scale):
-    """Classifier-free guidance: `uncond + guidance_scale * (cond - uncond)` (1: no guidance)."""
-    return uncond + guidance_scale * (cond - uncond)
 
 
 def step_noise(seeds, step, length, n_codes):

@@ -87,6 +87,11 @@ def draw(logits, seeds, index):
     return tf.cast(tf.argmax(tf.cast(logits, tf.float32) + gumbel, axis=-1), tf.int32)
 
 
+def guided_logits(cond, uncond, guidance_scale):
+    """Classifier-free guidance: `uncond + guidance_scale * (cond - uncond)` (1: no guidance)."""
+    return uncond + guidance_scale * (cond - uncond)
+
+
 def seed_rows(seed, batch_size):
     """Per-row seeds `[B, 2]` int64 from an int, 2 ints, or one pair per row.
 
@@ -196,29 +201,41 @@ class Sampler:
         self.start = compiled(self.start_state)
         self.decode_positions = compiled(self.decode_range)
 
-    def start_state(self, batch_size, vector, frame_encoding):
+    def start_state(self, batch_size, vector, frame_encoding, guided=False):
         """The state before position 0: `(prev, codes, caches, cross)` (traceable; `start`
-        is its compiled form)."""
-        caches, cross = self.prior.start_decoding(batch_size, vector, frame_encoding)
+        is its compiled form). `guided` keeps caches for the batch twice over: with its
+        classes, then with the null class (see `decode_range`)."""
+        caches, cross = self.prior.start_decoding(2 * batch_size if guided else batch_size,
+                                                  vector, frame_encoding)
         codes = tf.zeros((self.length, batch_size), tf.int32)
         return tf.zeros((batch_size,), tf.int32), codes, caches, cross
 
     def decode_range(self, start, stop, prev, codes, caches, cross, seed, temperature, top_k,
-                     top_p, vector, key_limit=None, prefix=None, draw_offset=0):
+                     top_p, vector, key_limit=None, prefix=None, draw_offset=0,
+                     guidance_scale=None):
         """Positions `start` to `stop - 1`: one tf.while_loop, caches updated in place.
 
         `key_limit` (a Python int >= `stop`, or None for the whole length)
         bounds how much of the cache full attention reads. `prefix`, int32
         `[B, P]`, forces the first P positions to its codes (the cache is filled
         with them, as a prompt); `draw_offset` shifts the index that the random
-        draws hash, so that windows of a long video draw afresh. Traceable;
+        draws hash, so that windows of a long video draw afresh. With
+        `guidance_scale`, the caches, `vector` and `cross` hold the batch with its
+        classes then with the null class, and each draw uses the guided logits.
+        Traceable;
         `decode_positions` is its compiled form. Returns `(prev, codes, caches)`.
         """
         prior = self.prior
         forced = 0 if prefix is None else int(prefix.shape[1])
 
         def body(i, prev, codes, caches):
-            logits, caches = prior.decode_step(prev, i, caches, cross, vector, key_limit)
+            if guidance_scale is None:
+                logits, caches = prior.decode_step(prev, i, caches, cross, vector, key_limit)
+            else:
+                both, caches = prior.decode_step(tf.concat([prev, prev], 0), i, caches, cross,
+                                                 vector, key_limit)
+                cond, uncond = tf.split(both, 2)
+                logits = guided_logits(cond, uncond, guidance_scale)
             nxt = draw(filter_logits(logits, temperature, top_k, top_p), seed,
                        tf.cast(i, tf.int64) + tf.cast(draw_offset, tf.int64))
             if forced:
@@ -237,17 +254,19 @@ class Sampler:
         return next(end for end in self.segment_ends if end >= stop)
 
     def draw_codes(self, batch_size, seed, temperature, top_k, top_p, vector, frame_encoding,
-                   prefix=None, draw_offset=0):
+                   prefix=None, draw_offset=0, guidance_scale=None):
         """The whole sampling loop as traceable TF code: codes `[B, t, h, w]` from per-row
         seeds `[B, 2]` (`seed_rows`), the controls as tensors, and the encoded conditions
         (`conditions`); `prefix` and `draw_offset` as in `decode_range`. `sample_codes`
         runs it compiled; `serving.export_sampler` traces it into the SavedModel."""
-        prev, codes, caches, cross = self.start_state(batch_size, vector, frame_encoding)
+        prev, codes, caches, cross = self.start_state(batch_size, vector, frame_encoding,
+                                                      guided=guidance_scale is not None)
         begin = 0
         for end in self.segment_ends:  # one loop per segment, each reading its cache prefix
             prev, codes, caches = self.decode_range(
                 tf.constant(begin), end, prev, codes, caches, cross, seed, temperature, top_k,
-                top_p, vector, key_limit=end, prefix=prefix, draw_offset=draw_offset)
+                top_p, vector, key_limit=end, prefix=prefix, draw_offset=draw_offset,
+                guidance_scale=guidance_scale)
             begin = end
         return tf.reshape(tf.transpose(codes), (batch_size,) + self.prior.latent_shape)
 
@@ -274,21 +293,35 @@ class Sampler:
         return self.prior.encode_conditions(cond_frames, label, training=False)
 
     def sample_codes(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-                     cond_frames=None, label=None, progress=None, chunks=32):
+                     cond_frames=None, label=None, progress=None, chunks=32,
+                     guidance_scale=1.0):
         """int32 codes `[B, t, h, w]`; the same seed gives the same codes.
 
         `progress`, a callable `(positions_done, total)`, makes the loop run in
         `chunks` compiled pieces and reports after each; the codes are the same.
+        `guidance_scale` != 1 applies classifier-free guidance (class-conditional
+        priors trained with `label_dropout`), at twice the cost per step.
         """
         batch_size = validation.check_batch_size(batch_size)
         seed = validation.check_seed(seed)
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frame_encoding = self.conditions(batch_size, cond_frames, label)
+        guidance = None
+        if float(guidance_scale) != 1.0:
+            if self.prior.class_cond_dim is None:
+                raise ValueError("guidance_scale needs a class-conditional prior.")
+            null = np.full((batch_size,), self.prior.null_label, "int32")
+            vector = tf.concat([vector, self.conditions(batch_size, cond_frames, null)[0]], 0)
+            if frame_encoding is not None:
+                frame_encoding = tf.concat([frame_encoding, frame_encoding], 0)
+            guidance = tf.constant(float(guidance_scale))
+            if progress is not None:
+                raise ValueError("progress is not available with guidance_scale != 1.")
         args = (batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
                 tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector,
                 frame_encoding)
         if progress is None:
-            return self._loop(*args)
+            return self._loop(*args, guidance_scale=guidance)
         return self._chunked(*args, progress, chunks)
 
     def continue_codes(self, prefix, seed=0, temperature=1.0, top_k=None, top_p=None,
@@ -314,13 +347,13 @@ class Sampler:
                           draw_offset=tf.constant(int(draw_offset), tf.int64))
 
     def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-               cond_frames=None, label=None, progress=None):
+               cond_frames=None, label=None, progress=None, guidance_scale=1.0):
         """Codes and decoded video: a dict with `codes` int32 `[B, t, h, w]`, `video`
         float32 `[B, T, H, W, 3]` in [-0.5, 0.5] and `video_uint8`."""
         if self.vqvae is None:
             raise ValueError("Decoding needs the VQ-VAE: Sampler(prior, vqvae).")
         codes = self.sample_codes(batch_size, seed, temperature, top_k, top_p, cond_frames, label,
-                                  progress)
+                                  progress, guidance_scale=guidance_scale)
         video = tf.clip_by_value(tf.cast(self.vqvae.decode(codes), tf.float32), -0.5, 0.5)
         return {"codes": codes, "video": video, "video_uint8": video_to_uint8(video)}
 
@@ -339,7 +372,7 @@ def cached_sampler(prior, vqvae=None, jit_compile=True):
 
 
 def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-           cond_frames=None, label=None, jit_compile=True):
+           cond_frames=None, label=None, jit_compile=True, guidance_scale=1.0):
     """Draws `batch_size` videos (or codes only, without `vqvae`) in one compiled loop.
 
     Args:
@@ -355,6 +388,8 @@ def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None,
         cond_frames: `[B, n, H, W, 3]` first frames, for frame-conditioned priors.
         label: int `[B]` classes, for class-conditional priors.
         jit_compile: compile the loop with XLA (default; see `Sampler`).
+        guidance_scale: classifier-free guidance for class-conditional priors
+            trained with `label_dropout` (1: none); see `guided_logits`.
 
     Returns:
         `{"codes", "video", "video_uint8"}` (see `Sampler.sample`), or
@@ -364,17 +399,20 @@ def sample(prior, vqvae=None, batch_size=1, seed=0, temperature=1.0, top_k=None,
     sampler = cached_sampler(prior, vqvae, jit_compile)
     if vqvae is None:
         return {"codes": sampler.sample_codes(batch_size, seed, temperature, top_k, top_p,
-                                              cond_frames, label)}
-    return sampler.sample(batch_size, seed, temperature, top_k, top_p, cond_frames, label)
+                                              cond_frames, label,
+                                              guidance_scale=guidance_scale)}
+    return sampler.sample(batch_size, seed, temperature, top_k, top_p, cond_frames, label,
+                          guidance_scale=guidance_scale)
 
 
 def naive_sample_codes(prior, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
-                       cond_frames=None, label=None, steps=None):
+                       cond_frames=None, label=None, steps=None, guidance_scale=1.0):
     """The reference's way: a full forward pass per token, from a Python loop.
 
     Draws with the same seeds as the compiled sampler, so both give the same
     codes. `steps` stops after that many positions (for timing); the rest
-    stay 0.
+    stay 0. `guidance_scale` != 1 runs a second pass with the null class and
+    guides the logits, as the compiled sampler does.
     """
     check_controls(temperature, top_k, top_p, prior.n_codes)
     batch_size = validation.check_batch_size(batch_size)
@@ -391,6 +429,10 @@ def naive_sample_codes(prior, batch_size=1, seed=0, temperature=1.0, top_k=None,
         logits = tf.reshape(prior(dict(batch, codes=codes), training=False),
                             (batch_size, length, prior.n_codes))
         logits = tf.gather(logits, i, axis=1)
+        if guidance_scale != 1.0:
+            null = dict(batch, codes=codes, label=tf.fill([batch_size], prior.null_label))
+            uncond = tf.reshape(prior(null, training=False), (batch_size, length, prior.n_codes))
+            logits = guided_logits(logits, tf.gather(uncond, i, axis=1), guidance_scale)
         return draw(filter_logits(logits, float(temperature), int(top_k or 0),
                                   float(top_p or 1.0)), seed_t, i)
 

@@ -166,3 +166,32 @@ def test_progress_runs_in_chunks_with_the_same_codes():
     length = sampler.length
     assert [d for d, _ in reports] == sorted({d for d, _ in reports}) and len(reports) == 5
     assert reports[-1] == (length, length) and all(t == length for _, t in reports)
+
+
+def test_classifier_free_guidance_equals_the_naive_guided_loop():
+    prior = VideoGPT(**dict(TINY_PRIOR, class_cond_dim=3, label_dropout=0.2))
+    randomize_output(prior)
+    label = np.array([0, 2])
+    sampler = sampling.Sampler(prior)
+    plain = sampler.sample_codes(2, seed=4, label=label).numpy()
+    np.testing.assert_array_equal(
+        sampler.sample_codes(2, seed=4, label=label, guidance_scale=1.0).numpy(), plain)
+    guided = sampler.sample_codes(2, seed=4, label=label, guidance_scale=3.0).numpy()
+    np.testing.assert_array_equal(guided, sampling.naive_sample_codes(
+        prior, 2, seed=4, label=label, guidance_scale=3.0))
+    assert not np.array_equal(guided, plain)
+    with pytest.raises(ValueError, match="guidance_scale needs a class-conditional prior"):
+        sampling.Sampler(VideoGPT(**TINY_PRIOR)).sample_codes(1, guidance_scale=2.0)
+
+
+def test_label_dropout_trains_with_the_null_class():
+    prior = VideoGPT(**dict(TINY_PRIOR, class_cond_dim=3, label_dropout=0.5))
+    batch = {"codes": np.zeros((256,) + prior.latent_shape, "int32"),
+             "label": np.zeros((256,), "int32")}
+    dropped = np.asarray(prior.drop_labels(batch)["label"])
+    assert set(np.unique(dropped)) == {0, 3} and 0.35 < (dropped == 3).mean() < 0.65
+    prior.compile(optimizer=prior.default_optimizer(4))
+    history = prior.fit({k: v[:8] for k, v in batch.items()}, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    with pytest.raises(ValueError, match="label_dropout needs a class-conditional prior"):
+        VideoGPT(**dict(TINY_PRIOR, label_dropout=0.1))

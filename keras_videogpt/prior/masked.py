@@ -67,17 +67,12 @@ class MaskedVideoPrior(VideoGPT):
 
     CAUSAL = False
 
-    def __init__(self, *args, label_dropout=0.0, seed=None, **kwargs):
+    def __init__(self, *args, seed=None, **kwargs):
         if kwargs.get("attn_type", "full") == "sparse":
             raise ValueError("A masked prior attends both ways; the sparse layout is causal "
                              "only: use attn_type='full' or 'axial'.")
-        self.label_dropout = float(label_dropout)
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise ValueError(f"label_dropout must be in [0, 1); got {label_dropout}.")
         self.seed = seed
         super().__init__(*args, **kwargs)
-        if self.label_dropout and self.class_cond_dim is None:
-            raise ValueError("label_dropout needs a class-conditional prior (class_cond_dim).")
         self.mask_embedding = self.add_weight(
             name="mask_embedding", shape=(self.embedding_dim,),
             initializer=keras.initializers.RandomNormal(stddev=1.0))
@@ -115,17 +110,13 @@ class MaskedVideoPrior(VideoGPT):
         weight = ops.cast(mask, "float32")
         return ops.sum(ce * weight) / ops.maximum(ops.sum(weight), 1.0)
 
-    def _training_batch(self, batch):
+    def _masked_batch(self, batch):
         batch = dict(unpack_prior_batch(batch))
-        b = ops.shape(batch["codes"])[0]
-        batch["mask"] = self.draw_training_mask(b)
-        if self.label_dropout and "label" in batch:
-            drop = keras.random.uniform((b,), seed=self.seed_generator) < self.label_dropout
-            batch["label"] = ops.where(drop, self.null_label, ops.cast(batch["label"], "int32"))
+        batch["mask"] = self.draw_training_mask(ops.shape(batch["codes"])[0])
         return batch
 
     def train_step(self, data):
-        batch = self._training_batch(data)
+        batch = self.drop_labels(self._masked_batch(data))
         with tf.GradientTape() as tape:
             logits = self(batch, training=True)
             loss = self.masked_loss(logits, batch["codes"], batch["mask"])
@@ -135,7 +126,7 @@ class MaskedVideoPrior(VideoGPT):
         return self._update(loss)
 
     def test_step(self, data):
-        batch = self._training_batch(data)
+        batch = self._masked_batch(data)
         logits = self(batch, training=False)
         return self._update(self.masked_loss(logits, batch["codes"], batch["mask"]))
 
@@ -145,6 +136,6 @@ class MaskedVideoPrior(VideoGPT):
 
     def get_config(self):
         config = super().get_config()
-        config.update(label_dropout=self.label_dropout, seed=self.seed)
+        config.update(seed=self.seed)
         return config
 

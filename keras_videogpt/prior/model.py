@@ -94,7 +94,7 @@ class VideoGPT(keras.Model):
                  frame_shape=None, class_cond_dim=None, resnet_blocks=(3, 4, 6, 3),
                  resnet_width=64, resnet_dim=240, reference_epsilon=False,
                  gradient_checkpointing=False, sparse_block_size=32, sparse_local_blocks=4,
-                 **kwargs):
+                 label_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.latent_shape = tuple(int(s) for s in latent_shape)
         if len(self.latent_shape) != 3:
@@ -127,6 +127,13 @@ class VideoGPT(keras.Model):
         if self.n_cond_frames and self.frame_shape is None:
             raise ValueError("Frame conditioning needs frame_shape=(H, W) of the frames.")
         self.class_cond_dim = None if class_cond_dim is None else int(class_cond_dim)
+        self.label_dropout = float(label_dropout)
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise ValueError(f"label_dropout must be in [0, 1); got {label_dropout}.")
+        if self.label_dropout and self.class_cond_dim is None:
+            raise ValueError("label_dropout needs a class-conditional prior (class_cond_dim).")
+        if self.label_dropout:  # only then: other priors keep their weights list unchanged
+            self.label_seeds = keras.random.SeedGenerator()
         self.resnet_blocks = tuple(int(b) for b in resnet_blocks)
         self.resnet_width, self.resnet_dim = int(resnet_width), int(resnet_dim)
         self.reference_epsilon = bool(reference_epsilon)
@@ -395,8 +402,16 @@ class VideoGPT(keras.Model):
         distribute.build_optimizer(self)  # so that the train step is traced once, not twice
         return super().make_train_function(force)
 
+    def drop_labels(self, batch):
+        """With `label_dropout`, each clip's label becomes the null class at that rate."""
+        if not self.label_dropout or "label" not in batch:
+            return batch
+        label = ops.cast(batch["label"], "int32")
+        drop = keras.random.uniform(ops.shape(label), seed=self.label_seeds) < self.label_dropout
+        return dict(batch, label=ops.where(drop, self.null_label, label))
+
     def train_step(self, data):
-        batch = unpack_prior_batch(data)
+        batch = self.drop_labels(unpack_prior_batch(data))
         with tf.GradientTape() as tape:
             logits = self(batch, training=True)
             loss = self.compute_prior_loss(logits, batch["codes"])
@@ -436,5 +451,5 @@ class VideoGPT(keras.Model):
             reference_epsilon=self.reference_epsilon,
             gradient_checkpointing=self.gradient_checkpointing,
             sparse_block_size=self.sparse_block_size,
-            sparse_local_blocks=self.sparse_local_blocks)
+            sparse_local_blocks=self.sparse_local_blocks, label_dropout=self.label_dropout)
         return config
