@@ -86,7 +86,7 @@ def save_weights(model, path, dtype="float16", metadata=None):
         meta["codebook_fingerprint"] = codebook_fingerprint(codebook.numpy())
     arrays["__meta__"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez_compressed(buffer, **arrays)
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(buffer.getvalue())
     return meta

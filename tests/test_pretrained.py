@@ -144,3 +144,24 @@ def test_reference_checkpoint_through_from_preset():
     assert vqvae.n_res_layers == expected.n_res_layers and vqvae.n_codes == expected.n_codes
     for a, b in zip(expected.weights, vqvae.weights):
         np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
+
+
+@pytest.mark.slow
+def test_shipped_weights_reproduce_their_model_card():
+    """The shipped float16 weights score, on the same held-out clips and seeds, what the run
+    that made them recorded in their headers (float32), within float16's noise."""
+    from keras_videogpt.evaluation import score_models
+
+    vqvae = kv.VQVAE.from_preset("moving_mnist", weights=True)
+    prior = kv.VideoGPT.from_preset("moving_mnist", vqvae, weights=True)
+    frame_cond = kv.VideoGPT.from_preset("moving_mnist_frame_cond", vqvae, weights=True)
+    meta, _ = pretrained.read_header(presets.shipped_weights("prior", "moving_mnist"))
+    card = meta["metadata"]["scores"]
+    scores = score_models(vqvae, prior, frame_cond, clips=card["held_out_clips"], fvd_clips=0,
+                          seed=card["seed"])
+    for name in ("real", "reconstructions", "samples", "continuations"):
+        assert abs(scores["digit_score"][name]["score"]
+                   - card["digit_score"][name]["score"]) <= 0.1, name
+    assert scores["nmse"] == pytest.approx(card["nmse"], rel=0.05)
+    for name in ("prior", "prior_frame_cond"):
+        assert scores["bits_per_dim"][name] == pytest.approx(card["bits_per_dim"][name], rel=0.02)
