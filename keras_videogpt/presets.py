@@ -26,7 +26,7 @@ ALIASES = {"bair_gpt": "bair", "ucf101_uncond_gpt": "ucf101_uncond"}
 
 def _register(table, name=None, weights=None, vqvae=None):
     """Adds a config function to `table`; `weights` names its shipped weights file, and a
-    prior's `vqvae` names the VQ-VAE preset those weights were trained over."""
+    prior's `vqvae` names the VQ-VAE preset it models (whose weights, for shipped ones)."""
     def wrap(fn):
         fn.weights_file, fn.vqvae_preset = weights, vqvae
         table[name or fn.__name__] = fn
@@ -101,7 +101,7 @@ def kinetics_stride2x4x4():
 
 
 # ------------------------------------------------------------------ prior
-@_register(_PRIOR, "tiny")
+@_register(_PRIOR, "tiny", vqvae="tiny")
 def prior_tiny():
     """A small unconditional prior for CPU demos and tests (over the tiny VQ-VAE's 4x16x16 codes).
 
@@ -112,7 +112,7 @@ def prior_tiny():
     return dict(hidden_dim=96, num_heads=4, num_layers=2, dropout=0.0, attn_dropout=0.0)
 
 
-@_register(_PRIOR, "tiny_frame_cond")
+@_register(_PRIOR, "tiny_frame_cond", vqvae="tiny")
 def prior_tiny_frame_cond():
     """`tiny`, conditioned on the first frame through a small 3D ResNet and cross-attention.
 
@@ -151,7 +151,7 @@ def prior_moving_mnist_frame_cond():
                 resnet_width=16, resnet_dim=96)
 
 
-@_register(_PRIOR, "bair")
+@_register(_PRIOR, "bair", vqvae="bair_stride4x2x2")
 def prior_bair():
     """The reference's released `bair_gpt`: continues 1 frame, over `bair_stride4x2x2`'s codes.
 
@@ -173,7 +173,7 @@ def prior_bair():
                 resnet_width=64, resnet_dim=240)
 
 
-@_register(_PRIOR, "ucf101_uncond")
+@_register(_PRIOR, "ucf101_uncond", vqvae="ucf101_stride4x4x4")
 def prior_ucf101_uncond():
     """The reference's released `ucf101_uncond_gpt`: unconditional, over `ucf101_stride4x4x4`.
 
@@ -189,7 +189,7 @@ def prior_ucf101_uncond():
                 attn_type="sparse")
 
 
-@_register(_PRIOR, "ucf101")
+@_register(_PRIOR, "ucf101", vqvae="ucf101_stride4x4x4")
 def prior_ucf101():
     """A class-conditional UCF-101 prior (101 classes) over `ucf101_stride4x4x4`'s 4x32x32 codes.
 
@@ -288,13 +288,14 @@ def _lookup(table, kind, name, overrides):
     return config
 
 
-def preset_info(kind, name):
+def preset_info(kind, name, count_params=False):
     """What a preset is: `kind` "vqvae" or "prior", and its `name`.
 
     Returns a dict with the description (the docstring's first line), the
     full docstring, the config, `weights` (the path of its shipped weights
-    file, or None) and, for a prior with shipped weights, the VQ-VAE preset
-    they were trained over.
+    file, or None) and, for a prior, the VQ-VAE preset it models. With
+    `count_params`, also `params`: the parameter count, from building the
+    model (a prior over its VQ-VAE preset).
     """
 
     table = _table(kind)
@@ -306,6 +307,15 @@ def preset_info(kind, name):
                 docstring=doc, config=config, weights=None, vqvae_preset=fn.vqvae_preset)
     if fn.weights_file:
         info["weights"] = os.path.join(WEIGHTS_DIR, fn.weights_file)
+    if count_params:
+        from keras_videogpt.prior.model import VideoGPT  # presets sit below the models
+        from keras_videogpt.vqvae.model import VQVAE
+
+        if kind == "vqvae":
+            info["params"] = VQVAE(**config).count_params()
+        else:
+            vqvae = VQVAE(**vqvae_config(fn.vqvae_preset))
+            info["params"] = VideoGPT.from_vqvae(vqvae, **config).count_params()
     return info
 
 

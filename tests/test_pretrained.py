@@ -118,6 +118,9 @@ def test_preset_info_and_aliases():
     assert prior["vqvae_preset"] == "moving_mnist" and prior["config"]["n_cond_frames"] == 1
     assert presets.preset_info("prior", "bair_gpt")["name"] == "bair"
     assert presets.preset_info("prior", "tiny")["weights"] is None
+    counted = presets.preset_info("prior", "tiny", count_params=True)
+    assert counted["vqvae_preset"] == "tiny" and counted["params"] == kv.VideoGPT.from_preset(
+        "tiny", kv.VQVAE.from_preset("tiny")).count_params()
     with pytest.raises(ValueError, match="`kind` must be"):
         presets.preset_info("gpt", "tiny")
 
