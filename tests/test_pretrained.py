@@ -168,3 +168,17 @@ def test_shipped_weights_reproduce_their_model_card():
     assert scores["nmse"] == pytest.approx(card["nmse"], rel=0.05)
     for name in ("prior", "prior_frame_cond"):
         assert scores["bits_per_dim"][name] == pytest.approx(card["bits_per_dim"][name], rel=0.02)
+
+
+def test_reference_prior_checkpoint_through_from_preset():
+    """A reference prior's state_dict loads through a prior preset as through the converter,
+    with our argument names accepted for what a bare state_dict does not record."""
+    vq_path = fixture_path("reference", "vqvae_tiny.npz")
+    gpt_path = str(fixture_path("reference", "gpt_tiny.npz"))
+    vqvae = kv.VQVAE.from_preset("tiny", weights=str(vq_path))
+    expected = kv.convert.prior_from_reference(gpt_path, vqvae, heads=4, attn_type="full")
+    prior = kv.VideoGPT.from_preset("tiny", vqvae, weights=gpt_path, num_heads=4,
+                                    attn_type="full")
+    assert (prior.num_heads, prior.num_layers) == (expected.num_heads, expected.num_layers)
+    for a, b in zip(expected.weights, prior.weights):
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))

@@ -61,7 +61,7 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
     if fvd_clips:
 
         report = evaluate(vqvae, prior, data, fvd_clips, 1, i3d or load_i3d(offline=True),
-                          batch_size=16, seed=seed, verbose=False)
+                          batch_size=min(16, fvd_clips), seed=seed, verbose=False)
         scores["fvd"] = report
     if out_dir:
         ncol = min(8, clips)
