@@ -10,7 +10,7 @@ from keras_videogpt.evaluation.report import evaluate
 from keras_videogpt.metrics import BitsPerDimStats, nmse
 from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
-from keras_videogpt.sampling import Sampler
+from keras_videogpt.sampling import cached_sampler
 from keras_videogpt.visualize import save_gif, to_uint8, video_grid
 
 
@@ -33,10 +33,10 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
     recon = np.clip(np.asarray(out["recon"]), -0.5, 0.5)
     classifier = classifier or train_digit_classifier(seed=seed)
     start = time.time()
-    samples = Sampler(prior, vqvae).sample(clips, [seed, 0])["video_uint8"].numpy()
+    samples = cached_sampler(prior, vqvae).sample(clips, [seed, 0])["video_uint8"].numpy()
     sample_seconds = time.time() - start
     start = time.time()
-    continued = Sampler(prior_frame_cond, vqvae).sample(
+    continued = cached_sampler(prior_frame_cond, vqvae).sample(
         clips, [seed, 0], cond_frames=real[:, :prior_frame_cond.n_cond_frames])
     continued = continued["video_uint8"].numpy()
     continue_seconds = time.time() - start

@@ -17,6 +17,9 @@ from keras_videogpt.prior.resnet import ResNet3D, encoded_shape
 from keras_videogpt.vqvae.model import VQVAE
 
 LN2 = math.log(2.0)
+# Config keys renamed since earlier versions (old -> new); older `.keras` files and run
+# records use the old ones.
+RENAMED_CONFIG_KEYS = {"heads": "num_heads", "layers": "num_layers"}
 
 
 def unpack_prior_batch(data):
@@ -434,7 +437,7 @@ class VideoGPT(keras.Model):
     def from_config(cls, config):
         # `.keras` files saved before the rename call these `heads` and `layers`.
         config = dict(config)
-        for old, new in (("heads", "num_heads"), ("layers", "num_layers")):
+        for old, new in RENAMED_CONFIG_KEYS.items():
             if old in config:
                 config[new] = config.pop(old)
         return cls(**config)

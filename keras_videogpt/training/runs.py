@@ -13,6 +13,7 @@ from keras_videogpt import distribute
 from keras_videogpt.callbacks import (BackupError, BackupRandomState, RunBackup,
                                       StopOnNonFiniteLoss)
 from keras_videogpt.distribute import worker_dir
+from keras_videogpt.prior.model import RENAMED_CONFIG_KEYS
 
 
 def setup(strategy="auto", tpu=None, mixed_precision=None):
@@ -112,7 +113,7 @@ def check_workdir(workdir, model_config, data_config=None, train_config=None):
         except ValueError as e:
             raise ValueError(f"'{path}' is damaged ({e}); rerun with --restart to start over.")
         previous = dict(run.get("model_config", {}))
-        for old, new in (("heads", "num_heads"), ("layers", "num_layers")):  # renamed since
+        for old, new in RENAMED_CONFIG_KEYS.items():
             if old in previous and new in config:
                 previous[new] = previous.pop(old)
         changed = sorted(k for k in set(config) | set(previous)
