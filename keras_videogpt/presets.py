@@ -254,10 +254,10 @@ def recipe_moving_mnist():
         data="moving_mnist", num_videos=4096, seed=0, code_clips=8192,
         vqvae=dict(preset="moving_mnist", batch_size=8, epochs=40, steps_per_epoch=100,
                    learning_rate=1e-3),
-        prior=dict(preset="moving_mnist", batch_size=16, epochs=18, steps_per_epoch=100,
+        prior=dict(preset="moving_mnist", batch_size=16, epochs=32, steps_per_epoch=100,
                    learning_rate=1e-3),
-        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=16, epochs=14,
-                              steps_per_epoch=100, learning_rate=1e-3))
+        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=16, epochs=12,
+                              steps_per_epoch=100, learning_rate=5e-4, init_from="prior"))
 
 
 def recipe(name):

@@ -253,3 +253,23 @@ def test_prior_key_errors_are_named(reference_prior):
                       resolution=64, downsample=(4, 4, 4)))
     with pytest.raises(KeyError, match="attn_stack.attn_nets.1.fc_block.0.bias"):
         convert.prior_from_reference(state, vq, heads=4)
+
+
+def test_warm_start_gives_the_source_logits_until_trained():
+    from keras_videogpt.prior.warm_start import warm_start
+    source = VideoGPT(**TINY_PRIOR, attn_type="axial")
+    randomize_output(source)
+    codes = random_codes()
+    prior = VideoGPT(**TINY_PRIOR, attn_type="axial", **FRAME_COND)
+    frames = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 1, 8, 8, 3)).astype("float32")
+    new = warm_start(prior, source)
+    assert new and all("frame_encoder" in k or "cross" in k or "frame" in k for k in new), new
+    # The cross-attentions start silent, so the new prior is the source whatever the frames.
+    np.testing.assert_allclose(prior({"codes": codes, "cond_frames": frames}).numpy(),
+                               source(codes).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="attn_type differ.*only conditioning"):
+        warm_start(VideoGPT(**TINY_PRIOR, **FRAME_COND), source)   # full vs axial attention
+    with pytest.raises(ValueError, match="grid"):
+        warm_start(VideoGPT(**dict(TINY_PRIOR, n_codes=8)), source)
+    with pytest.raises(ValueError, match="source is conditioned"):
+        warm_start(VideoGPT(**TINY_PRIOR, **FRAME_COND), prior)

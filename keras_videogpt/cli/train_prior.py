@@ -33,7 +33,8 @@ def main(argv):
         gradient_checkpointing=FLAGS.gradient_checkpointing or None, strategy=strategy,
         jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution,
         restart=FLAGS.restart, skip_corrupt=FLAGS.skip_corrupt,
-        validation_steps=FLAGS.validation_steps, video_summary_every=FLAGS.video_summary_every)
+        validation_steps=FLAGS.validation_steps, video_summary_every=FLAGS.video_summary_every,
+        init_from=FLAGS.init_from)
     logging.info("prior metrics: %s", metrics["prior"])
     print(metrics["prior"])
 
@@ -44,6 +45,8 @@ def define_flags():
     flags.DEFINE_string("preset", "tiny", "Prior preset (see keras_videogpt.presets).")
     flags.DEFINE_string("data", "moving_mnist", "Videos to encode on the fly (as train.vqvae).")
     flags.DEFINE_string("codes", None, "Folder of pre-encoded codes; overrides --data.")
+    flags.DEFINE_string("init_from", None, "A trained unconditional prior.keras to start a "
+                        "conditioned prior of the same size from (a fresh run only).")
     flags.DEFINE_string("workdir", "runs/prior", "Output folder; reused to resume.")
     flags.DEFINE_integer("batch_size", 8, "Global batch size.")
     flags.DEFINE_integer("epochs", 4, "Epochs.")

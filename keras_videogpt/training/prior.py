@@ -15,6 +15,7 @@ from keras_videogpt.data import sources
 from keras_videogpt.data.codes import check_codes_match
 from keras_videogpt.distribute import worker_dir
 from keras_videogpt.prior.model import VideoGPT
+from keras_videogpt.prior.warm_start import warm_start
 from keras_videogpt.training import runs
 
 
@@ -27,7 +28,8 @@ def build_prior(preset, vqvae, **overrides):
 def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per_epoch,
                 learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
                 strategy=None, jit_compile=False, steps_per_execution=1, restart=False,
-                skip_corrupt=False, validation_steps=2, video_summary_every=1, **overrides):
+                skip_corrupt=False, validation_steps=2, video_summary_every=1, init_from=None,
+                **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
     `batch_size` is global (divided over `strategy`'s replicas). When the codes
@@ -35,7 +37,10 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     (`val_*` metrics; `best.prior.keras` keeps the lowest `val_loss`) and,
     every `video_summary_every` epochs, a few samples in TensorBoard
     (continuing held-out first frames for frame-conditioned priors). With
-    `codes`, there is no held-out split, so neither runs.
+    `codes`, there is no held-out split, so neither runs. `init_from`, the
+    path of a trained unconditional `prior.keras` of the same size, starts a
+    fresh run from its weights (`keras_videogpt.prior.warm_start`); a resumed
+    run restores its own.
     """
     runs.check_schedule(batch_size, epochs, steps_per_epoch)
     strategy = strategy or tf.distribute.get_strategy()
@@ -53,9 +58,13 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         data=codes or data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         num_videos=num_videos, seed=seed), dict(
         learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        mixed_precision=keras.mixed_precision.global_policy().name))
+        mixed_precision=keras.mixed_precision.global_policy().name,
+        init_from=init_from and os.path.basename(os.path.dirname(os.path.abspath(init_from)))))
     # A resumed run goes on where the stopped one was in the data.
     done = runs.resume_batches(workdir, steps_per_epoch)
+    if init_from and runs.backup_epoch(workdir) is None:
+        new = warm_start(prior, checkpoints.load_prior(init_from, vqvae))
+        logging.info("started from %s; new variables: %s", init_from, ", ".join(new))
     if codes:
         meta = check_codes_match(codes, vqvae, logging.warning)
         val_ds = videos = None

@@ -51,7 +51,8 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=16, fv
             train_prior(vqvae_path, stage["preset"], data, os.path.join(workdir, stage_name),
                         stage["batch_size"], stage["epochs"], stage["steps_per_epoch"],
                         stage["learning_rate"], codes=codes_dir, num_videos=num_videos,
-                        seed=run_seed, verbose=verbose)
+                        seed=run_seed, verbose=verbose, init_from=stage.get("init_from") and
+                        os.path.join(workdir, stage["init_from"], "prior.keras"))
             times[stage_name] = time.time() - start
     if times:
         runs.write_json(os.path.join(workdir, "stage_seconds.json"),
