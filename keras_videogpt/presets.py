@@ -257,7 +257,8 @@ def recipe_moving_mnist():
         prior=dict(preset="moving_mnist", batch_size=16, epochs=32, steps_per_epoch=100,
                    learning_rate=1e-3),
         prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=16, epochs=12,
-                              steps_per_epoch=100, learning_rate=5e-4, init_from="prior"))
+                              steps_per_epoch=100, learning_rate=5e-4, init_from="prior",
+                              warmup_steps=100))
 
 
 def recipe(name):

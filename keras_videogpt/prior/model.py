@@ -428,8 +428,18 @@ class VideoGPT(keras.Model):
         return self._update(self.compute_prior_loss(self(batch, training=False), batch["codes"]))
 
     @staticmethod
-    def default_optimizer(total_steps, learning_rate=3e-4):
-        """Adam (0.9, 0.999) at 3e-4 with cosine decay to 0 over `total_steps`, as the reference."""
+    def default_optimizer(total_steps, learning_rate=3e-4, warmup_steps=0):
+        """Adam (0.9, 0.999) at 3e-4 with cosine decay to 0 over `total_steps`, as the reference.
+
+        `warmup_steps` > 0 first ramps the rate up linearly from 0 (not in the
+        reference): a prior started from trained weights (`warm_start`) then
+        keeps them while Adam's moment estimates settle.
+        """
+        if warmup_steps:
+            schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, int(total_steps) - int(warmup_steps), warmup_target=learning_rate,
+                warmup_steps=int(warmup_steps))
+            return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(total_steps))
         return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
 

@@ -29,7 +29,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
                 learning_rate, codes=None, num_videos=512, seed=0, verbose="auto",
                 strategy=None, jit_compile=False, steps_per_execution=1, restart=False,
                 skip_corrupt=False, validation_steps=2, video_summary_every=1, init_from=None,
-                **overrides):
+                warmup_steps=0, **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
     `batch_size` is global (divided over `strategy`'s replicas). When the codes
@@ -40,7 +40,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     `codes`, there is no held-out split, so neither runs. `init_from`, the
     path of a trained unconditional `prior.keras` of the same size, starts a
     fresh run from its weights (`keras_videogpt.prior.warm_start`); a resumed
-    run restores its own.
+    run restores its own. `warmup_steps` ramps the learning rate up first.
     """
     runs.check_schedule(batch_size, epochs, steps_per_epoch)
     strategy = strategy or tf.distribute.get_strategy()
@@ -59,7 +59,8 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         num_videos=num_videos, seed=seed), dict(
         learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
         mixed_precision=keras.mixed_precision.global_policy().name,
-        init_from=init_from and os.path.basename(os.path.dirname(os.path.abspath(init_from)))))
+        warmup_steps=warmup_steps, init_from=init_from and os.path.basename(
+            os.path.dirname(os.path.abspath(init_from)))), defaults=runs.init_defaults(VideoGPT))
     # A resumed run goes on where the stopped one was in the data.
     done = runs.resume_batches(workdir, steps_per_epoch)
     if init_from and runs.backup_epoch(workdir) is None:
@@ -89,7 +90,8 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
             videos = VideoSummary(None, clips, vqvae, every=video_summary_every,
                                   num_samples=len(clips), seed=seed)
     with strategy.scope():
-        prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate),
+        prior.compile(optimizer=prior.default_optimizer(epochs * steps_per_epoch, learning_rate,
+                                                        warmup_steps),
                       jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     start = time.time()
     if not video_summary_every:

@@ -52,7 +52,8 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=16, fv
                         stage["batch_size"], stage["epochs"], stage["steps_per_epoch"],
                         stage["learning_rate"], codes=codes_dir, num_videos=num_videos,
                         seed=run_seed, verbose=verbose, init_from=stage.get("init_from") and
-                        os.path.join(workdir, stage["init_from"], "prior.keras"))
+                        os.path.join(workdir, stage["init_from"], "prior.keras"),
+                        warmup_steps=stage.get("warmup_steps", 0))
             times[stage_name] = time.time() - start
     if times:
         runs.write_json(os.path.join(workdir, "stage_seconds.json"),

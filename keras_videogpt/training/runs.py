@@ -88,7 +88,14 @@ def prepare_workdir(workdir, model_file, restart=False):
             "--restart to train from scratch anyway, or use another --workdir.")
 
 
-def check_workdir(workdir, model_config, data_config=None, train_config=None):
+def init_defaults(cls):
+    """The keyword defaults of a model class's constructor, as `get_config` writes them."""
+    import inspect
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def check_workdir(workdir, model_config, data_config=None, train_config=None, defaults=None):
     """Refuses a workdir that holds a run of another model, so a resume never mixes two.
 
     The first run writes `run.json` with the model's config, the settings
@@ -98,7 +105,9 @@ def check_workdir(workdir, model_config, data_config=None, train_config=None):
     continue the stream where it stopped. A changed learning rate, epoch
     count or epoch length takes effect and is logged; a change that the
     backup cannot follow (see `FIXED_ON_RESUME`) is refused. A `run.json`
-    whose run never saved a backup does not bind the next run.
+    whose run never saved a backup does not bind the next run. `defaults`
+    (`init_defaults(cls)`) lets a run that predates a new config key resume
+    when the key keeps its default.
     """
 
     path = os.path.join(workdir, "run.json")
@@ -116,8 +125,12 @@ def check_workdir(workdir, model_config, data_config=None, train_config=None):
         for old, new in RENAMED_CONFIG_KEYS.items():
             if old in previous and new in config:
                 previous[new] = previous.pop(old)
+        # A key added to the model since the run started is no change at its default.
+        defaults = json.loads(json.dumps(defaults or {}, default=str))
         changed = sorted(k for k in set(config) | set(previous)
-                         if config.get(k) != previous.get(k))
+                         if config.get(k) != previous.get(k)
+                         and not (k not in previous and k in defaults
+                                  and config.get(k) == defaults[k]))
         if changed:
             raise ValueError(
                 f"'{workdir}' holds a run of another model (it differs in {changed}), so its "

@@ -51,7 +51,8 @@ def train_vqvae(preset, data, workdir, batch_size, epochs, steps_per_epoch, lear
         data=data, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
         num_videos=num_videos, seed=seed), dict(
         learning_rate=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        mixed_precision=keras.mixed_precision.global_policy().name))
+        mixed_precision=keras.mixed_precision.global_policy().name),
+        defaults=runs.init_defaults(type(model)))
     t, h, w, _ = model.video_shape
     ds = sources.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
                              skip_corrupt=skip_corrupt)
