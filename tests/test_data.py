@@ -342,3 +342,24 @@ def test_codes_shards_round_trip_into_prior_training(tmp_path):
                                         verbose=0)
         assert np.isfinite(metrics["prior"]["loss_nats"]), preset
         assert (tmp_path / preset / "prior.keras").exists()
+
+    # A frame-conditioned prior started from the unconditional one: after a step at the
+    # warm-up's zero learning rate and one Adam step at 1e-3, every copied weight is within
+    # 1e-3 of the source's.
+    prior_path = str(tmp_path / "tiny" / "prior.keras")
+    from keras_videogpt import checkpoints
+    source = checkpoints.load_prior(prior_path, vqvae)
+    warm, _, _ = train_prior(vqvae_path, "tiny_frame_cond", "moving_mnist", str(tmp_path / "warm"),
+                             batch_size=2, epochs=1, steps_per_epoch=2, learning_rate=1e-3,
+                             codes=codes_dir, verbose=0, init_from=prior_path, warmup_steps=1,
+                             attn_type="full")
+    from keras_videogpt.prior.warm_start import _key
+    theirs = {_key(source, v): v.numpy() for v in source.weights}
+    ours = {_key(warm, v): v.numpy() for v in warm.weights}
+    assert set(theirs) < set(ours)
+    for key, value in theirs.items():
+        np.testing.assert_allclose(ours[key], value, atol=1.1e-3, rtol=0, err_msg=key)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        train_prior(vqvae_path, "tiny_frame_cond", "moving_mnist", str(tmp_path / "bad"),
+                    batch_size=2, epochs=1, steps_per_epoch=2, learning_rate=1e-3,
+                    codes=codes_dir, verbose=0, warmup_steps=2)

@@ -143,6 +143,24 @@ def test_resumed_run_logs_changed_flags_and_refuses_a_precision_change(tmp_path,
                              dict(train, mixed_precision="mixed_float16"))
 
 
+def test_a_run_that_predates_a_new_config_key_resumes_at_its_default(tmp_path):
+    workdir = str(tmp_path)
+    train = dict(learning_rate=1e-3, epochs=4, steps_per_epoch=10, mixed_precision="float32")
+    runs.check_workdir(workdir, {"a": 1}, {"seed": 0}, train)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    defaults = {"a": 0, "new": 0.0}
+    runs.check_workdir(workdir, {"a": 1, "new": 0.0}, {"seed": 0}, train, defaults=defaults)
+    with pytest.raises(ValueError, match=r"differs in \['new'\]"):
+        runs.check_workdir(workdir, {"a": 1, "new": 0.5}, {"seed": 0}, train, defaults=defaults)
+
+
+def test_init_defaults_reads_the_constructor():
+    from keras_videogpt import VideoGPT
+    defaults = runs.init_defaults(VideoGPT)
+    assert defaults["label_dropout"] == 0.0 and defaults["num_layers"] == 8
+
+
 def test_an_evaluation_report_is_written_whole_and_checked_first(tmp_path):
     report = tmp_path / "eval.json"
     report.write_text(json.dumps({"fvd": 123.0, "prior": "old.keras"}))

@@ -435,6 +435,9 @@ class VideoGPT(keras.Model):
         reference): a prior started from trained weights (`warm_start`) then
         keeps them while Adam's moment estimates settle.
         """
+        if not 0 <= int(warmup_steps) < int(total_steps):
+            raise ValueError(f"warmup_steps must be in [0, {int(total_steps)}), the run's steps; "
+                             f"got {warmup_steps}.")
         if warmup_steps:
             schedule = keras.optimizers.schedules.CosineDecay(
                 0.0, int(total_steps) - int(warmup_steps), warmup_target=learning_rate,
