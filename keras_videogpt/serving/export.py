@@ -32,6 +32,7 @@ import tensorflow as tf
 
 import keras_videogpt
 from keras_videogpt.checkpoints import load_prior, load_vqvae
+from keras_videogpt.layers.xla_island import no_islands
 from keras_videogpt.masked_sampling import MaskedSampler
 from keras_videogpt.prior.masked import MaskedVideoPrior
 from keras_videogpt.sampling import Sampler, seed_rows, video_to_uint8
@@ -74,7 +75,8 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0)
 
     `sample` refuses a `batch_size` above `max_batch_size` in-graph, before it
     allocates anything: a served model otherwise dies of memory on a request
-    for 100000 videos.
+    for 100000 videos. Write it out inside `layers.xla_island.no_islands()`,
+    as `export_sampler` does, for a graph of stock TF ops only.
     """
 
     masked = isinstance(prior, MaskedVideoPrior)
@@ -215,8 +217,10 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
     if os.path.exists(path):
         raise FileExistsError(f"'{path}' exists; TF Serving versions are immutable, so pick "
                               "another --version.")
-    build_archive(vqvae, prior, max_batch_size, steps, guidance_scale).write_out(
-        path, verbose=False)
+    # A served graph holds stock TF ops only: no XLA islands (`layers.xla_island`).
+    with no_islands():
+        build_archive(vqvae, prior, max_batch_size, steps, guidance_scale).write_out(
+            path, verbose=False)
     extra = os.path.join(path, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, METADATA), "w") as f:

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_videogpt.layers.grid_attention import GridAttention
 from keras_videogpt.layers.two_pass_batch_norm import TwoPassBatchNorm
+from keras_videogpt.layers.xla_island import Island
 from keras_videogpt.layers.conv import SamePadConv3D, SamePadConv3DTranspose
 
 
@@ -45,12 +46,17 @@ class AxialBlock(keras.layers.Layer):
         self.attn_w = GridAttention(num_heads, attention_axes=(3,), name="attn_w")
         self.attn_h = GridAttention(num_heads, attention_axes=(2,), name="attn_h")
         self.attn_t = GridAttention(num_heads, attention_axes=(1,), name="attn_t")
+        self._island = Island(self._sum)
 
     def build(self, input_shape):
         for attn in (self.attn_w, self.attn_h, self.attn_t):
             attn.build(input_shape)
 
     def call(self, x, training=None):
+        # One XLA cluster in an uncompiled graph: about half the time of TF's many small ops.
+        return self._island(x, bool(training))
+
+    def _sum(self, x, training):
         return (self.attn_w(x, training=training) + self.attn_h(x, training=training)
                 + self.attn_t(x, training=training))
 
