@@ -196,10 +196,27 @@ class VQVAE(keras.Model):
         checked, at no cost.
         """
         x = self._prepare(video, check_inputs)
+        return self._in_graph("encode", self._encode_checked, x)
+
+    def _encode_checked(self, x):
         z = self.pre_vq_conv(self.encoder(x, training=False))
         flat = ops.reshape(ops.cast(z, "float32"), (-1, self.embedding_dim))
         codes = self.quantizer.nearest(flat, self.quantizer.embeddings)
         return ops.reshape(codes, (-1,) + self.latent_shape)
+
+    def _in_graph(self, name, fn, x):
+        """`fn(x)`; called eagerly on TF tensors, through a cached `tf.function` of it.
+
+        Eager TF runs a layer's ops one by one (the tiny decoder takes 4x as
+        long as its graph); inside a graph or under another backend, `fn` is
+        traced or run as it is.
+        """
+        if not (tf.executing_eagerly() and isinstance(x, tf.Tensor)):
+            return fn(x)
+        graphs = self.__dict__.setdefault("_inference_graphs", {})
+        if name not in graphs:
+            graphs[name] = tf.function(fn, reduce_retracing=True)
+        return graphs[name](x)
 
     def embed(self, codes):
         """Codebook vectors `[B, t, h, w, embedding_dim]` of int codes."""
@@ -208,7 +225,11 @@ class VQVAE(keras.Model):
 
     def decode(self, codes):
         """Video `[B, T, H, W, C]` (floats, nominally [-0.5, 0.5]) from int codes `[B, t, h, w]`."""
-        h = ops.cast(self.embed(codes), self.compute_dtype)
+        validation.check_codes(codes, self.latent_shape, self.n_codes)
+        return self._in_graph("decode", self._decode_checked, tf.convert_to_tensor(codes))
+
+    def _decode_checked(self, codes):
+        h = ops.cast(self.quantizer.lookup(codes), self.compute_dtype)
         return self.decoder(self.post_vq_conv(h), training=False)
 
     def decode_sequence(self, codes):
@@ -223,8 +244,8 @@ class VQVAE(keras.Model):
             raise ValueError(f"Codes must have shape [batch, frames, {self.latent_shape[1]}, "
                              f"{self.latent_shape[2]}]; got {shape}.")
         validation.check_codes(codes, shape[1:], self.n_codes)
-        h = ops.cast(self.quantizer.lookup(codes), self.compute_dtype)
-        return self.decoder(self.post_vq_conv(h), training=False)
+        return self._in_graph("decode_sequence", self._decode_checked,
+                              tf.convert_to_tensor(codes))
 
     # ---------------------------------------------------------- training
     def compute_losses(self, out):
