@@ -1,0 +1,112 @@
+"""How close the sampler comes to this machine's memory-bandwidth bound: `python bench/bandwidth.py`.
+
+At small batches, drawing one token reads every weight of the transformer
+once and, per video, the key/value cache of every layer up to the attention's
+reach; the arithmetic is small beside those bytes, so tokens/s cannot exceed
+
+    batch * bandwidth / (weight bytes + batch * cache bytes per token).
+
+In one run, this script
+1. measures the read bandwidth of this machine as TF sees it (a sum over a
+   1 GiB float32 tensor with all of TF's threads, best of 5), and a copy's;
+2. builds the reference bench's bair prior (hidden 576, 4 heads, 8 layers,
+   full attention, 1024 codes, a 4x32x32 latent, random weights);
+3. samples whole videos with the compiled XLA sampler at `--batches` and
+   reports tokens/s, the bound above (cache bytes averaged over the
+   positions, with the segments the sampler reads: see
+   `keras_videogpt.sampling.SEGMENTS`) and the share of it reached.
+
+Prints one JSON document.
+"""
+
+import argparse
+import time
+
+import common
+import numpy as np
+import tensorflow as tf
+
+
+def read_bandwidth_gb_s(gib=1.0, repeats=5):
+    """Bytes read per second by a reduction over a `gib` GiB float32 tensor (best of repeats)."""
+    x = tf.random.uniform((int(gib * 2 ** 28),), dtype=tf.float32)
+    total = tf.function(lambda x: tf.reduce_sum(x))
+    total(x).numpy()
+    best = min(_seconds(lambda: total(x).numpy()) for _ in range(repeats))
+    copy = tf.function(lambda x: x * 1.0)
+    copy(x).numpy()
+    best_copy = min(_seconds(lambda: copy(x).numpy()) for _ in range(repeats))
+    nbytes = x.shape[0] * 4
+    return round(nbytes / best / 1e9, 1), round(2 * nbytes / best_copy / 1e9, 1)
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bytes_per_token(prior, sampler):
+    """Weight bytes read once per step, and cache bytes per video per step (averaged)."""
+    step_weights = [v for v in prior.weights
+                    if "frame_encoder" not in v.path and v is not prior.codebook]
+    weight_bytes = sum(int(np.prod(v.shape)) * 4 for v in step_weights)
+    # Full attention at position i reads the cache up to its segment's end.
+    reach = np.mean([next(e for e in sampler.segment_ends if e >= i + 1)
+                     for i in range(sampler.length)])
+    cache_bytes = prior.num_layers * 2 * reach * prior.hidden_dim * 4
+    return weight_bytes, cache_bytes, float(reach)
+
+
+def time_one_video(sampler, batch):
+    """Seconds for a whole video at `batch`, run as one compiled loop per segment (the loops
+    `sample_codes` runs), compiled first on a single position each."""
+    from keras_videogpt import sampling
+
+    seeds = sampling.seed_rows(0, batch)
+    controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
+    prev, codes, caches, cross = sampler.start(batch, None, None)
+    for end in sampler.segment_ends:
+        sampler.decode_positions(tf.constant(0), tf.constant(1), prev, codes, caches, cross,
+                                 seeds, *controls, None, key_limit=end)
+    start = time.perf_counter()
+    sampler.sample_codes(batch, seed=1, progress=lambda *_: None,
+                         chunks=len(sampler.segment_ends)).numpy()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", default="1,8")
+    args = parser.parse_args()
+
+    from keras_videogpt import Sampler, VideoGPT
+
+    read_gb_s, copy_gb_s = read_bandwidth_gb_s()
+    prior = VideoGPT(latent_shape=(4, 32, 32), n_codes=1024, embedding_dim=256, hidden_dim=576,
+                     num_heads=4, num_layers=8, dropout=0.0, attn_dropout=0.0)
+    prior.fc_out.kernel.assign(np.random.default_rng(0).normal(
+        size=prior.fc_out.kernel.shape).astype("float32") * 0.05)
+    sampler = Sampler(prior)
+    weight_bytes, cache_bytes, reach = bytes_per_token(prior, sampler)
+    result = {"read_bandwidth_gb_s": read_gb_s, "copy_bandwidth_gb_s": copy_gb_s,
+              "prior": "ref-bair-full: hidden 576, 4 heads, 8 layers, full attention, 4x32x32",
+              "weight_mb_per_step": round(weight_bytes / 1e6, 1),
+              "cache_mb_per_video_per_step": round(cache_bytes / 1e6, 1),
+              "mean_cache_positions_read": round(reach, 1),
+              "segments": len(sampler.segment_ends), "batches": {}}
+    for batch in (int(b) for b in args.batches.split(",")):
+        seconds = time_one_video(sampler, batch)
+        rate = batch * sampler.length / seconds
+        bound = batch * read_gb_s * 1e9 / (weight_bytes + batch * cache_bytes)
+        result["batches"][batch] = {"tokens_per_s": round(rate, 1),
+                                    "bound_tokens_per_s": round(bound, 1),
+                                    "share_of_bound": round(rate / bound, 2),
+                                    "seconds_per_batch": round(seconds, 1)}
+        print(batch, result["batches"][batch], flush=True)
+    result["peak_rss_mb"] = common.peak_rss_mb()
+    common.emit(result)
+
+
+if __name__ == "__main__":
+    main()
