@@ -125,6 +125,20 @@ def test_fresh_process_gives_same_codes_with_stock_ops_only(plain, tmp_path):
     assert report["video_shape"] == [2, 4, 16, 16, 3]
 
 
+def test_an_xla_marked_loop_draws_the_same_codes_in_a_fresh_process(tmp_path):
+    """`jit_compile=True` marks the sampling loop for XLA (TF Serving runs it with
+    --xla_cpu_compilation_enabled); its ops are still stock TF ops, and TF's own runtime
+    compiles it on first call, to the codes the in-process sampler draws."""
+    vqvae, prior = make_pair()
+    path = export_sampler(vqvae, prior, tmp_path / "xla", jit_compile=True)
+    report = fresh_process_report(path, tmp_path)
+    assert len(report["compiled"]) >= 1
+    expected = sampling.sample(prior, vqvae, 2, seed=[5, 6], **CONTROLS)
+    np.testing.assert_array_equal(report["codes"], expected["codes"].numpy())
+    meta = json.loads((tmp_path / "xla" / "1" / "assets.extra" / "videogpt.json").read_text())
+    assert meta["xla_loop"] is True
+
+
 @pytest.mark.parametrize("attn", [dict(attn_type="axial"),
                                   dict(attn_type="sparse", sparse_block_size=8,
                                        sparse_local_blocks=2)], ids=["axial", "sparse"])

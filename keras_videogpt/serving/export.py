@@ -70,13 +70,15 @@ def _check_codes(codes, latent_shape, n_codes):
         return tf.ensure_shape(tf.identity(codes), (None,) + tuple(latent_shape))
 
 
-def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
+def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0,
+                  jit_compile=False):
     """A `keras.export.ExportArchive` with the `sample`, `encode` and `decode` endpoints.
 
     `sample` refuses a `batch_size` above `max_batch_size` in-graph, before it
     allocates anything: a served model otherwise dies of memory on a request
     for 100000 videos. Write it out inside `layers.xla_island.no_islands()`,
-    as `export_sampler` does, for a graph of stock TF ops only.
+    as `export_sampler` does, for a graph of stock TF ops only. `jit_compile`
+    marks the sampling loop for XLA (see `export_sampler`).
     """
 
     masked = isinstance(prior, MaskedVideoPrior)
@@ -86,6 +88,11 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0)
     archive = keras.export.ExportArchive()
     archive.track(vqvae)
     archive.track(prior)
+
+    # The loop alone, marked for XLA on request; the checks, the conditions' encoder and the
+    # decoder stay in TF's executor either way.
+    draw = (tf.function(sampler.draw_codes, jit_compile=True, autograph=False)
+            if jit_compile else sampler.draw_codes)
 
     def sample(batch_size, seed, temperature, top_k, top_p, cond_frames=None, label=None):
         checks = [
@@ -123,13 +130,12 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0)
         with tf.control_dependencies(checks):
             seeds = seed_rows(seed, batch_size)
         if masked:
-            codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p,
-                                       cond_frames, label, guidance_scale)
+            codes = draw(batch_size, seeds, temperature, top_k, top_p, cond_frames, label,
+                         guidance_scale)
         else:
             vector, frame_encoding = prior.encode_conditions(cond_frames, label,
                                                              training=False)
-            codes = sampler.draw_codes(batch_size, seeds, temperature, top_k, top_p, vector,
-                                       frame_encoding)
+            codes = draw(batch_size, seeds, temperature, top_k, top_p, vector, frame_encoding)
         return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
 
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
@@ -169,7 +175,7 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0)
     return archive
 
 
-def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
+def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0, jit_compile=False):
     """What a client needs to know about the exported pair (written to assets.extra)."""
     inputs = ["batch_size", "seed", "temperature", "top_k", "top_p"]
     if prior.n_cond_frames:
@@ -182,6 +188,7 @@ def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
         "frame_size": list(vqvae.video_shape[1:3]), "n_codes": vqvae.n_codes,
         "n_cond_frames": prior.n_cond_frames, "class_cond_dim": prior.class_cond_dim,
         "max_batch_size": int(max_batch_size),
+        "xla_loop": bool(jit_compile),
         "sampler": ({"kind": "masked", "steps": int(steps), "guidance_scale": float(guidance_scale)}
                     if isinstance(prior, MaskedVideoPrior) else {"kind": "autoregressive"}),
         "signatures": {"sample": {"inputs": inputs, "outputs": ["video", "codes"]},
@@ -192,7 +199,7 @@ def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0):
 
 
 def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
-                   guidance_scale=1.0):
+                   guidance_scale=1.0, jit_compile=False):
     """Writes the SavedModel to `out/version/` and returns that path.
 
     Args:
@@ -204,6 +211,11 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
         steps, guidance_scale: for a `MaskedVideoPrior`, its parallel steps and
             its classifier-free guidance, fixed in the exported graph (the
             signature stays the autoregressive sampler's).
+        jit_compile: mark the sampling loop for XLA (its ops stay stock TF ops).
+            TF's Python runtime then compiles it on first call, and so does TF
+            Serving started with `--xla_cpu_compilation_enabled=true` (an
+            experimental flag); a server without XLA refuses the request. Off
+            by default, so that the SavedModel runs on any TF Serving build.
     """
     if isinstance(vqvae, (str, os.PathLike)):
         vqvae = load_vqvae(vqvae)
@@ -219,11 +231,12 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
                               "another --version.")
     # A served graph holds stock TF ops only: no XLA islands (`layers.xla_island`).
     with no_islands():
-        build_archive(vqvae, prior, max_batch_size, steps, guidance_scale).write_out(
-            path, verbose=False)
+        build_archive(vqvae, prior, max_batch_size, steps, guidance_scale,
+                      jit_compile).write_out(path, verbose=False)
     extra = os.path.join(path, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, METADATA), "w") as f:
-        json.dump(metadata(vqvae, prior, max_batch_size, steps, guidance_scale), f, indent=2,
+        json.dump(metadata(vqvae, prior, max_batch_size, steps, guidance_scale, jit_compile),
+                  f, indent=2,
                   default=lambda v: list(v))
     return path
