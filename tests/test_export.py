@@ -125,6 +125,23 @@ def test_fresh_process_gives_same_codes_with_stock_ops_only(plain, tmp_path):
     assert report["video_shape"] == [2, 4, 16, 16, 3]
 
 
+def test_classifier_free_guidance_is_fixed_at_export(tmp_path):
+    """An autoregressive class-conditional prior exports with its guidance scale fixed: the
+    signature keeps its inputs, and the codes are the in-process guided sampler's."""
+    vqvae, prior = make_pair(class_cond_dim=3)
+    loaded = tf.saved_model.load(export_sampler(vqvae, prior, tmp_path / "cfg",
+                                                guidance_scale=3.0))
+    label = np.array([0, 2], "int32")
+    out = call_sample(loaded, 2, [4, 1], label=tf.constant(label))
+    expected = sampling.Sampler(prior, vqvae).sample_codes(2, [4, 1], label=label,
+                                                           guidance_scale=3.0, **CONTROLS)
+    np.testing.assert_array_equal(out["codes"].numpy(), expected.numpy())
+    plain = sampling.Sampler(prior, vqvae).sample_codes(2, [4, 1], label=label, **CONTROLS)
+    assert not np.array_equal(expected.numpy(), plain.numpy())
+    with pytest.raises(ValueError, match="guidance_scale needs a class-conditional prior"):
+        export_sampler(*make_pair(), tmp_path / "bad", guidance_scale=2.0)
+
+
 def test_an_xla_marked_loop_draws_the_same_codes_in_a_fresh_process(tmp_path):
     """`jit_compile=True` marks the sampling loop for XLA (TF Serving runs it with
     --xla_cpu_compilation_enabled); its ops are still stock TF ops, and TF's own runtime

@@ -82,6 +82,10 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0,
     """
 
     masked = isinstance(prior, MaskedVideoPrior)
+    guided = float(guidance_scale) != 1.0
+    if guided and prior.class_cond_dim is None:
+        raise ValueError("guidance_scale needs a class-conditional prior (trained with "
+                         "label_dropout).")
     # A masked prior's steps and guidance are fixed here: TF Serving needs every input.
     sampler = MaskedSampler(prior, vqvae, steps) if masked else Sampler(prior, vqvae)
     t, h, w, c = vqvae.video_shape
@@ -135,7 +139,14 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0,
         else:
             vector, frame_encoding = prior.encode_conditions(cond_frames, label,
                                                              training=False)
-            codes = draw(batch_size, seeds, temperature, top_k, top_p, vector, frame_encoding)
+            guidance = None
+            if guided:  # the batch with its classes, then with the null class (zero vector)
+                vector = tf.concat([vector, tf.zeros_like(vector)], 0)
+                if frame_encoding is not None:
+                    frame_encoding = tf.concat([frame_encoding, frame_encoding], 0)
+                guidance = tf.constant(float(guidance_scale))
+            codes = draw(batch_size, seeds, temperature, top_k, top_p, vector, frame_encoding,
+                         guidance_scale=guidance)
         return {"video": video_to_uint8(vqvae.decode(codes)), "codes": codes}
 
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)
@@ -190,7 +201,8 @@ def metadata(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0, jit_
         "max_batch_size": int(max_batch_size),
         "xla_loop": bool(jit_compile),
         "sampler": ({"kind": "masked", "steps": int(steps), "guidance_scale": float(guidance_scale)}
-                    if isinstance(prior, MaskedVideoPrior) else {"kind": "autoregressive"}),
+                    if isinstance(prior, MaskedVideoPrior) else
+                    {"kind": "autoregressive", "guidance_scale": float(guidance_scale)}),
         "signatures": {"sample": {"inputs": inputs, "outputs": ["video", "codes"]},
                        "encode": {"inputs": ["video"], "outputs": ["codes"]},
                        "decode": {"inputs": ["codes"], "outputs": ["video"]}},
@@ -208,9 +220,10 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
         out: the model's base folder (TF Serving's `--model_base_path`).
         version: a positive integer; an existing version folder is refused.
         max_batch_size: the largest `batch_size` that `sample` accepts.
-        steps, guidance_scale: for a `MaskedVideoPrior`, its parallel steps and
-            its classifier-free guidance, fixed in the exported graph (the
-            signature stays the autoregressive sampler's).
+        steps: a `MaskedVideoPrior`'s parallel steps, fixed in the exported
+            graph (the signature stays the autoregressive sampler's).
+        guidance_scale: classifier-free guidance of a class-conditional prior
+            (autoregressive or masked), fixed in the exported graph.
         jit_compile: mark the sampling loop for XLA (its ops stay stock TF ops).
             TF's Python runtime then compiles it on first call, and so does TF
             Serving started with `--xla_cpu_compilation_enabled=true` (an
