@@ -19,7 +19,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     print(export_sampler(FLAGS.vqvae, FLAGS.prior, FLAGS.out, FLAGS.version,
-                         FLAGS.max_batch_size, jit_compile=FLAGS.jit_compile))
+                         FLAGS.max_batch_size, steps=FLAGS.steps,
+                         guidance_scale=FLAGS.guidance_scale, jit_compile=FLAGS.jit_compile))
 
 
 def define_flags():
@@ -30,6 +31,10 @@ def define_flags():
     flags.DEFINE_integer("version", 1, "Version sub-folder (TF Serving).")
     flags.DEFINE_integer("max_batch_size", 64, "Largest batch_size the sample signature "
                          "accepts (checked in the graph, before any allocation).")
+    flags.DEFINE_integer("steps", 12, "A masked prior's parallel decoding steps (fixed in the "
+                         "SavedModel).")
+    flags.DEFINE_float("guidance_scale", 1.0, "Classifier-free guidance of a class-conditional "
+                       "prior trained with label dropout (fixed in the SavedModel; 1: none).")
     flags.DEFINE_boolean("jit_compile", False, "Mark the sampling loop for XLA: several times "
                          "faster, served by TF Serving with --xla_cpu_compilation_enabled=true "
                          "(see docs/serving.md).")
