@@ -8,6 +8,8 @@ In one run:
    on `--codes` (the `moving_mnist` recipe's codes; without them, on codes
    the shipped VQ-VAE computes in the input pipeline), batch 16, lr 1e-3 with
    cosine decay;
+   (`--from_shipped`: starting from the shipped autoregressive prior's
+   weights, which the bidirectional model reuses, instead of from scratch);
 2. the shipped autoregressive `moving_mnist` prior (its steps are in
    `keras_videogpt/weights/MODEL_CARD.md`) is loaded beside it; with
    `--ar_steps`, an autoregressive prior of the same size also trains here
@@ -70,6 +72,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--codes", help="a folder of codes (train.encode_codes / the recipe)")
     parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--from_shipped", action="store_true",
+                        help="start the masked prior from the shipped autoregressive prior's "
+                             "weights (keras_videogpt.prior.warm_start) instead of from scratch")
     parser.add_argument("--ar_steps", type=int, default=0,
                         help="also train an autoregressive prior here for this many steps")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -89,6 +94,7 @@ def main():
     from keras_videogpt.masked_sampling import MaskedSampler
     from keras_videogpt.metrics.digits import train_digit_classifier
     from keras_videogpt.metrics.i3d import load_i3d
+    from keras_videogpt.prior import warm_start
     from keras_videogpt.sampling import Sampler
     from keras_videogpt.visualize import to_uint8
 
@@ -103,8 +109,12 @@ def main():
 
     keras.utils.set_random_seed(args.seed)
     masked = MaskedVideoPrior.from_vqvae(vqvae, seed=args.seed, **size)
-    trained = {"masked": (masked, train(masked, data, args.steps, args.learning_rate))}
     shipped = VideoGPT.from_preset("moving_mnist", vqvae, weights=True)
+    if args.from_shipped:
+        warm_start(masked, shipped)
+    trained = {"masked": (masked, dict(train(masked, data, args.steps, args.learning_rate),
+                                       started_from="shipped autoregressive prior"
+                                       if args.from_shipped else "scratch"))}
     header = presets.preset_info("prior", "moving_mnist")
     trained["autoregressive, shipped"] = (shipped, {"steps": "see MODEL_CARD.md",
                                                     "weights": os.path.basename(header["weights"])})
