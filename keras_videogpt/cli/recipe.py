@@ -31,7 +31,7 @@ def define_flags():
     flags.DEFINE_string("workdir", "runs/moving_mnist", "Output folder; reused to resume.")
     flags.DEFINE_list("stages", list(STAGES[:-1]), f"Stages to run, of {', '.join(STAGES)}.")
     flags.DEFINE_string("export_dir", None, "Where the export stage writes the weights files.")
-    flags.DEFINE_integer("score_clips", 16, "Held-out clips and draws for the digit scores.")
+    flags.DEFINE_integer("score_clips", 64, "Held-out clips and draws for the digit scores.")
     flags.DEFINE_integer("fvd_clips", 64, "Clips for the score stage's FVD (0: none).")
     flags.DEFINE_integer("seed", 0, "Seed of the scoring draws.")
 

@@ -19,7 +19,7 @@ from keras_videogpt.training.vqvae import train_vqvae
 STAGES = ("vqvae", "codes", "prior", "prior_frame_cond", "score", "export")
 
 
-def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=16, fvd_clips=64,
+def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=64, fvd_clips=64,
                seed=0, verbose="auto"):
     """Runs the `stages` of recipe `name` in `workdir`; returns the scores if scored."""
     config = presets.recipe(name)
