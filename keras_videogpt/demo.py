@@ -32,8 +32,9 @@ sampling times, the FVD report and the served draw's timings, under
 `pretrained` and `scratch`. The draws are the first videos of fixed seeds.
 
 Every training stage resumes from its last epoch when the command is run
-again after a stop. About 8 minutes on 2 CPU cores (7:51 on 2026-11-29); `--quick` runs a few
-steps of each stage to check the wiring.
+again after a stop. About 8 minutes on 2 CPU cores (9:03 for `make demo`
+on 2026-11-29, its pip step included); `--quick` runs a few steps of each
+stage to check the wiring.
 """
 
 import json
