@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_videogpt.presets import WEIGHTS_DIR
+from keras_videogpt.variable_keys import variable_key
 
 FORMAT = "keras_videogpt.weights/1"
 _FLOAT16_MAX = 65504.0
@@ -38,17 +39,10 @@ def shipped_path(filename):
     return os.path.join(WEIGHTS_DIR, filename)
 
 
-def _variable_key(model, variable):
-    """A variable's path without the model's own (instance-numbered) name."""
-    path = variable.path
-    prefix = model.name + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path
-
-
 def _stored_variables(model):
     """`(key, variable)` of what a weights file holds: all but a prior's codebook copy."""
     skip = getattr(model, "codebook", None)
-    return [(_variable_key(model, v), v) for v in model.weights if v is not skip]
+    return [(variable_key(model, v), v) for v in model.weights if v is not skip]
 
 
 def codebook_fingerprint(codebook):

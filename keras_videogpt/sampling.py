@@ -98,6 +98,15 @@ def guided_logits(cond, uncond, guidance_scale):
     return uncond + guidance_scale * (cond - uncond)
 
 
+def guided_conditions(vector, frame_encoding):
+    """The encoded conditions of a guided batch: the batch with its classes, then the same batch
+    with the null class (`VideoGPT.null_label`, whose conditioning vector is zero)."""
+    vector = tf.concat([vector, tf.zeros_like(vector)], 0)
+    if frame_encoding is not None:
+        frame_encoding = tf.concat([frame_encoding, frame_encoding], 0)
+    return vector, frame_encoding
+
+
 def seed_rows(seed, batch_size):
     """Per-row seeds `[B, 2]` int64 from an int, 2 ints, or one pair per row.
 
@@ -316,10 +325,7 @@ class Sampler:
         if float(guidance_scale) != 1.0:
             if self.prior.class_cond_dim is None:
                 raise ValueError("guidance_scale needs a class-conditional prior.")
-            null = np.full((batch_size,), self.prior.null_label, "int32")
-            vector = tf.concat([vector, self.conditions(batch_size, cond_frames, null)[0]], 0)
-            if frame_encoding is not None:
-                frame_encoding = tf.concat([frame_encoding, frame_encoding], 0)
+            vector, frame_encoding = guided_conditions(vector, frame_encoding)
             guidance = tf.constant(float(guidance_scale))
             if progress is not None:
                 raise ValueError("progress is not available with guidance_scale != 1.")

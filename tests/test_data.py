@@ -353,9 +353,9 @@ def test_codes_shards_round_trip_into_prior_training(tmp_path):
                              batch_size=2, epochs=1, steps_per_epoch=2, learning_rate=1e-3,
                              codes=codes_dir, verbose=0, init_from=prior_path, warmup_steps=1,
                              attn_type="full")
-    from keras_videogpt.prior.warm_start import _key
-    theirs = {_key(source, v): v.numpy() for v in source.weights}
-    ours = {_key(warm, v): v.numpy() for v in warm.weights}
+    from keras_videogpt.variable_keys import variable_key
+    theirs = {variable_key(source, v): v.numpy() for v in source.weights}
+    ours = {variable_key(warm, v): v.numpy() for v in warm.weights}
     assert set(theirs) < set(ours)
     for key, value in theirs.items():
         np.testing.assert_allclose(ours[key], value, atol=1.1e-3, rtol=0, err_msg=key)

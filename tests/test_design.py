@@ -12,7 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "keras_videogpt"
 LEVELS = {
-    0: ["validation", "pixels", "distribute", "presets", "torch_checkpoint"],
+    0: ["validation", "pixels", "distribute", "presets", "torch_checkpoint", "variable_keys"],
     1: ["data", "layers", "visualize"],
     2: ["vqvae", "prior"],
     3: ["sampling", "masked_sampling", "metrics", "checkpoints", "pretrained", "convert"],

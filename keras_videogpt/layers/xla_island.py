@@ -3,10 +3,11 @@
 On CPU, TF's executor runs the VQ-VAE's convolutions well (oneDNN) but pays
 for every one of the many small ops of its axial attention; XLA is the other
 way round (its CPU conv3d is many times slower, its fused attention about
-twice as fast). BatchNorm stays outside: in an island its moving averages
-would update inside XLA, which distribution strategies' variables do not
-allow, and it gained little. A layer that wraps its call in `island(fn)` gets both: in a
-TF graph that is not compiled as a whole, `fn` runs as one XLA cluster.
+twice as fast). A layer that calls `Island(fn)` instead of `fn` gets both:
+in a TF graph that is not compiled as a whole, `fn` runs as one XLA
+cluster. BatchNorm stays outside: in an island its moving averages would
+update inside XLA, which distribution strategies' variables do not allow,
+and it gained little.
 The result is the same computation, so values agree to float32 rounding.
 
 Islands are skipped where they cannot help or are not allowed: under a
@@ -19,6 +20,7 @@ import contextlib
 import threading
 
 import keras
+import tensorflow as tf
 
 _STATE = threading.local()
 
@@ -51,8 +53,6 @@ class Island:
         self._compiled = None
 
     def __call__(self, x, *args):
-        import tensorflow as tf
-
         if not (islands_enabled() and isinstance(x, tf.Tensor)):
             return self.fn(x, *args)
         if self._compiled is None:

@@ -442,8 +442,8 @@ class VideoGPT(keras.Model):
             schedule = keras.optimizers.schedules.CosineDecay(
                 0.0, int(total_steps) - int(warmup_steps), warmup_target=learning_rate,
                 warmup_steps=int(warmup_steps))
-            return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(total_steps))
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(total_steps))
         return keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999)
 
     @classmethod

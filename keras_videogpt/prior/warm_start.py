@@ -2,17 +2,13 @@
 
 import numpy as np
 
+from keras_videogpt.variable_keys import variable_key
+
 
 # What the new prior must share with its source: everything but conditioning,
 # dropout and memory-saving settings.
 ARCHITECTURE = ("embedding_dim", "hidden_dim", "num_heads", "num_layers", "attn_type",
                 "sparse_block_size", "sparse_local_blocks", "reference_epsilon")
-
-
-def _key(model, variable):
-    # A variable's path without the model's own (instance-numbered) name.
-    prefix = model.name + "/"
-    return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
 
 
 def warm_start(prior, source):
@@ -51,10 +47,10 @@ def warm_start(prior, source):
         raise ValueError(f"The new prior's {', '.join(differ)} differ from the source prior's "
                          f"({', '.join(f'{k}={theirs[k]!r}' for k in differ)}); only "
                          "conditioning may be added.")
-    targets = {_key(prior, v): v for v in prior.weights}
+    targets = {variable_key(prior, v): v for v in prior.weights}
     copied = set()
     for variable in source.weights:
-        key = _key(source, variable)
+        key = variable_key(source, variable)
         target = targets.get(key)
         if target is None:
             raise ValueError(f"The source prior's variable '{key}' has no counterpart in the new "

@@ -35,7 +35,7 @@ from keras_videogpt.checkpoints import load_prior, load_vqvae
 from keras_videogpt.layers.xla_island import no_islands
 from keras_videogpt.masked_sampling import MaskedSampler
 from keras_videogpt.prior.masked import MaskedVideoPrior
-from keras_videogpt.sampling import Sampler, seed_rows, video_to_uint8
+from keras_videogpt.sampling import Sampler, guided_conditions, seed_rows, video_to_uint8
 
 
 METADATA = "videogpt.json"
@@ -140,10 +140,8 @@ def build_archive(vqvae, prior, max_batch_size=64, steps=12, guidance_scale=1.0,
             vector, frame_encoding = prior.encode_conditions(cond_frames, label,
                                                              training=False)
             guidance = None
-            if guided:  # the batch with its classes, then with the null class (zero vector)
-                vector = tf.concat([vector, tf.zeros_like(vector)], 0)
-                if frame_encoding is not None:
-                    frame_encoding = tf.concat([frame_encoding, frame_encoding], 0)
+            if guided:
+                vector, frame_encoding = guided_conditions(vector, frame_encoding)
                 guidance = tf.constant(float(guidance_scale))
             codes = draw(batch_size, seeds, temperature, top_k, top_p, vector, frame_encoding,
                          guidance_scale=guidance)
@@ -250,6 +248,5 @@ def export_sampler(vqvae, prior, out, version=1, max_batch_size=64, steps=12,
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, METADATA), "w") as f:
         json.dump(metadata(vqvae, prior, max_batch_size, steps, guidance_scale, jit_compile),
-                  f, indent=2,
-                  default=lambda v: list(v))
+                  f, indent=2, default=lambda v: list(v))
     return path

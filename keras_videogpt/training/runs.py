@@ -1,6 +1,7 @@
 """A training run's folder: refusing to overwrite, resuming, callbacks, JSON reports."""
 
 import importlib.util
+import inspect
 import json
 import os
 
@@ -90,7 +91,6 @@ def prepare_workdir(workdir, model_file, restart=False):
 
 def init_defaults(cls):
     """The keyword defaults of a model class's constructor, as `get_config` writes them."""
-    import inspect
     return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
             if p.default is not inspect.Parameter.empty}
 

@@ -244,6 +244,7 @@ class VQVAE(keras.Model):
             raise ValueError(f"Codes must have shape [batch, frames, {self.latent_shape[1]}, "
                              f"{self.latent_shape[2]}]; got {shape}.")
         validation.check_codes(codes, shape[1:], self.n_codes)
+        # Its own graph: decode's relaxes the batch size, this one's lengths must stay static.
         return self._in_graph("decode_sequence", self._decode_checked,
                               tf.convert_to_tensor(codes))
 
