@@ -66,9 +66,9 @@ def time_one_video(sampler, batch):
     seeds = sampling.seed_rows(0, batch)
     controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
     prev, codes, caches, cross = sampler.start(batch, None, None)
-    for end in sampler.segment_ends:
-        sampler.decode_positions(tf.constant(0), tf.constant(1), prev, codes, caches, cross,
-                                 seeds, *controls, None, key_limit=end)
+    for begin, end in zip([0] + sampler.segment_ends[:-1], sampler.segment_ends):
+        sampler.decode_positions(tf.constant(begin), tf.constant(begin + 1), prev, codes, caches,
+                                 cross, seeds, *controls, None, key_limit=end)
     start = time.perf_counter()
     sampler.sample_codes(batch, seed=1, progress=lambda *_: None,
                          chunks=len(sampler.segment_ends)).numpy()
@@ -78,6 +78,8 @@ def time_one_video(sampler, batch):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--segments", type=int, default=None,
+                        help="cache segments (default: the sampler's own choice)")
     args = parser.parse_args()
 
     from keras_videogpt import Sampler, VideoGPT
@@ -87,7 +89,7 @@ def main():
                      num_heads=4, num_layers=8, dropout=0.0, attn_dropout=0.0)
     prior.fc_out.kernel.assign(np.random.default_rng(0).normal(
         size=prior.fc_out.kernel.shape).astype("float32") * 0.05)
-    sampler = Sampler(prior)
+    sampler = Sampler(prior, segments=args.segments)
     weight_bytes, cache_bytes, reach = bytes_per_token(prior, sampler)
     result = {"read_bandwidth_gb_s": read_gb_s, "copy_bandwidth_gb_s": copy_gb_s,
               "prior": "ref-bair-full: hidden 576, 4 heads, 8 layers, full attention, 4x32x32",

@@ -157,12 +157,13 @@ def video_to_uint8(video):
     return pixels.to_uint8(tf.convert_to_tensor(video))
 
 
-# Full attention over a long latent samples in SEGMENTS loops; loop j reads the first
-# (j + 1) / SEGMENTS of the cache, 62.5% of it on average, for SEGMENTS compiled loop bodies.
-# The saved reads pay for the extra compiled bodies only at long latents (bench/README.md
-# has the figures), hence only from SEGMENT_FROM_LENGTH positions on.
-SEGMENTS = 4
-SEGMENT_FROM_LENGTH = 2048
+# Full attention over a long latent samples in SEGMENTS loops (`GridAttention.open_segment`):
+# loop j reads the keys before its segment, copied once as one tensor, and its segment's own
+# rows, 56% of the cache on average, with no per-step copy. Each segment adds a compiled loop
+# body and about a second of compile time (bench/README.md has the figures), hence at least
+# SEGMENT_POSITIONS positions per segment: up to SEGMENTS of them.
+SEGMENTS = 8
+SEGMENT_POSITIONS = 256
 
 
 class Sampler:
@@ -175,8 +176,9 @@ class Sampler:
             the KV cache in place, where TF's graph executor copies it on every
             write; `bench/prior.py` measures both.
         segments: loops the positions are split into (see `SEGMENTS`); full
-            attention reads only its cache prefix in each. None: `SEGMENTS` for
-            full attention over at least `SEGMENT_FROM_LENGTH` positions, else 1.
+            attention reads only the cache up to its segment's end in each.
+            None: one per `SEGMENT_POSITIONS` positions, up to `SEGMENTS`, for
+            full attention; else 1.
         dtype: None (the prior's own) or `"bfloat16"`: sample from a bf16
             copy of the prior (weights and KV cache in bf16; LayerNorm
             statistics, softmax and logits in float32). Opt-in: the codes
@@ -202,8 +204,8 @@ class Sampler:
         self.prior, self.vqvae, self.dtype = prior, vqvae, dtype
         self.length = int(np.prod(prior.latent_shape))
         if segments is None:
-            long = prior.attn_type == "full" and self.length >= SEGMENT_FROM_LENGTH
-            segments = SEGMENTS if long else 1
+            full = prior.attn_type == "full"
+            segments = max(1, min(SEGMENTS, self.length // SEGMENT_POSITIONS)) if full else 1
         if not 1 <= int(segments) <= self.length:
             raise ValueError(f"segments must be in [1, {self.length}]; got {segments}.")
         segments = int(segments)
@@ -230,8 +232,9 @@ class Sampler:
                      guidance_scale=None):
         """Positions `start` to `stop - 1`: one tf.while_loop, caches updated in place.
 
-        `key_limit` (a Python int >= `stop`, or None for the whole length)
-        bounds how much of the cache full attention reads. `prefix`, int32
+        `key_limit` (a Python int, one of `segment_ends`) is the end of the
+        segment that holds positions `start` to `stop - 1`: full attention reads
+        the cache up to there (None: the whole cache, one segment). `prefix`, int32
         `[B, P]`, forces the first P positions to its codes (the cache is filled
         with them, as a prompt); `draw_offset` shifts the index that the random
         draws hash, so that windows of a long video draw afresh. With
@@ -245,10 +248,10 @@ class Sampler:
 
         def body(i, prev, codes, caches):
             if guidance_scale is None:
-                logits, caches = prior.decode_step(prev, i, caches, cross, vector, key_limit)
+                logits, caches = prior.decode_step(prev, i, caches, cross, vector)
             else:
                 both, caches = prior.decode_step(tf.concat([prev, prev], 0), i, caches, cross,
-                                                 vector, key_limit)
+                                                 vector)
                 cond, uncond = tf.split(both, 2)
                 logits = guided_logits(cond, uncond, guidance_scale)
             nxt = draw(filter_logits(logits, temperature, top_k, top_p), seed,
@@ -259,10 +262,18 @@ class Sampler:
             codes = tf.tensor_scatter_nd_update(codes, [[i]], nxt[None])
             return i + 1, nxt, codes, caches
 
-        _, prev, codes, caches = tf.while_loop(
-            lambda i, *_: i < stop, body, (start, prev, codes, caches),
+        begin, end = 0, self.length
+        if key_limit is not None:
+            end = int(key_limit)
+            if end not in self.segment_ends:
+                raise ValueError(f"key_limit must be one of the segments' ends "
+                                 f"{self.segment_ends}; got {key_limit}.")
+            begin = max([0] + [e for e in self.segment_ends if e < end])
+        states = prior.open_segment(caches, begin, end)
+        _, prev, codes, states = tf.while_loop(
+            lambda i, *_: i < stop, body, (start, prev, codes, states),
             maximum_iterations=self.length)
-        return prev, codes, caches
+        return prev, codes, prior.close_segment(caches, states, begin, end)
 
     def _key_limit(self, stop):
         """The end of the segment that holds position `stop - 1` (see `SEGMENTS`)."""
@@ -289,6 +300,8 @@ class Sampler:
                  progress, chunks):
         prev, codes, caches, cross = self.start(batch_size, vector, frame_encoding)
         bounds = np.linspace(0, self.length, min(chunks, self.length) + 1).round().astype(int)
+        # A call decodes within one segment: split the chunks at the segments' ends too.
+        bounds = np.unique(np.concatenate([bounds, [0], self.segment_ends]))
         for start, stop in zip(bounds[:-1], bounds[1:]):
             prev, codes, caches = self.decode_positions(tf.constant(start, tf.int32),
                                               tf.constant(stop, tf.int32), prev, codes, caches,

@@ -188,6 +188,32 @@ def test_cached_decode_matches_full_causal_pass(rng, name):
         np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
 
 
+def test_segment_decode_matches_full_causal_pass(rng):
+    """Decoding segment by segment (each step reads the keys before its segment as one
+    tensor, and its own rows) gives the outputs of one full causal pass, and the cache
+    closed after each segment is the cache of a plain decode."""
+    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+    layer = GridAttention(2, causal=True)
+    full = layer(x).numpy().reshape(2, -1, 8)
+    flat = x.reshape(2, -1, 8)
+    plain = layer.empty_cache(2)
+    cache = layer.empty_cache(2)
+    for begin, end in [(0, 5), (5, 12), (12, 18)]:
+        state = layer.open_segment(cache, begin, end)
+        assert len(state) == (2 if begin == 0 else 4)
+        for i in range(begin, end):
+            y, state = layer.decode_self(flat[:, i], state, np.int32(i))
+            np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
+            _, plain = layer.decode_self(flat[:, i], plain, np.int32(i))
+        cache = layer.close_segment(cache, state, begin, end)
+        assert [c.shape for c in cache] == [c.shape for c in plain]
+        np.testing.assert_allclose(cache[0].numpy(), plain[0].numpy(), atol=1e-6)
+        np.testing.assert_allclose(cache[1].numpy(), plain[1].numpy(), atol=1e-6)
+    assert layer.open_segment(cache, 0, 18) is cache  # one segment: the cache itself
+    with pytest.raises(ValueError, match="0 <= begin < end <= 18"):
+        layer.open_segment(cache, 12, 19)
+
+
 def test_cached_cross_decode_matches_full_pass(rng):
     x = rng.normal(size=(2, 1, 2, 2, 8)).astype("float32")
     cond = rng.normal(size=(2, 1, 3, 3, 4)).astype("float32")

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import TINY_VQVAE
 from keras_videogpt import VQVAE, VideoGPT, sampling
@@ -47,6 +48,10 @@ def test_segmented_full_attention_sampler_equals_naive(jit_compile):
     np.testing.assert_array_equal(fast, sampling.naive_sample_codes(prior, 2, seed=5, top_k=8))
     chunked = sampler.sample_codes(2, seed=5, top_k=8, progress=lambda *_: None, chunks=5)
     np.testing.assert_array_equal(chunked.numpy(), fast)
+    state = sampler.start(2, None, None)
+    with pytest.raises(ValueError, match=r"key_limit must be one of the segments' ends"):
+        sampler.decode_range(tf.constant(0), tf.constant(4), *state, sampling.seed_rows(5, 2),
+                             1.0, 0, 1.0, None, key_limit=7)
     with pytest.raises(ValueError, match=r"segments must be in \[1, 24\]"):
         sampling.Sampler(prior, segments=0)
 

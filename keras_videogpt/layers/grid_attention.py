@@ -264,6 +264,35 @@ class GridAttention(keras.layers.Layer):
             return tuple(ops.zeros(s, dtype) for s in (shape_k, shape_k, shape_v, shape_v, shape_v))
         return ops.zeros(shape_k, dtype), ops.zeros(shape_v, dtype)
 
+    def open_segment(self, cache, begin, end):
+        """The decode state for positions `begin` to `end - 1` (Python ints) of a full cache.
+
+        Full attention then reads the keys before `begin` as one tensor, copied
+        here once for the whole segment, and the segment's own rows, which the
+        steps write: `(keys, values)` of the segment when `begin` is 0, else
+        `(past keys, past values, keys, values)`. The cache past `end` is not
+        read, and no step copies a slice (XLA copies a slice before a dot reads
+        it). Other patterns read a few rows per step anyway: their state is the
+        cache. `close_segment` puts the segment back.
+        """
+        length = int(np.prod(self.grid_shape))
+        if self.pattern != "full" or (begin, end) == (0, length):
+            return cache
+        if not 0 <= begin < end <= length:
+            raise ValueError(f"A segment must satisfy 0 <= begin < end <= {length}; "
+                             f"got [{begin}, {end}).")
+        k, v = cache
+        rows = (k[:, :, begin:end], v[:, :, begin:end])
+        return rows if begin == 0 else (k[:, :, :begin], v[:, :, :begin]) + rows
+
+    def close_segment(self, cache, state, begin, end):
+        """The whole cache again, with the segment's rows from `state` (see `open_segment`)."""
+        length = int(np.prod(self.grid_shape))
+        if self.pattern != "full" or (begin, end) == (0, length):
+            return state
+        return tuple(tf.concat([whole[:, :, :begin], rows, whole[:, :, end:]], axis=2)
+                     for whole, rows in zip(cache, state[-2:]))
+
     @staticmethod
     def _write_row(cache, index, row):
         """`cache[:, :, index] = row` for `[B, heads, L, d]` caches, `row` `[B, heads, d]`."""
@@ -276,6 +305,24 @@ class GridAttention(keras.layers.Layer):
         """Attention of one query per head `[B, heads, d]` over `[B, heads, M, d]` caches."""
         probs = self._probs(tf.linalg.matvec(cache_k, q), mask)
         return tf.linalg.matvec(cache_v, probs, transpose_a=True)
+
+    def _decode_full(self, q, k, v, state, index):
+        """Full attention at `index`, writing its row into the segment (see `open_segment`)."""
+        past = state[:-2]
+        begin = int(past[0].shape[2]) if past else 0
+        local = index - begin
+        rows_k = self._write_row(state[-2], local, k)
+        rows_v = self._write_row(state[-1], local, v)
+        scores = tf.linalg.matvec(rows_k, q)
+        mask = ops.arange(int(rows_k.shape[2]), dtype="int32") <= local
+        if not past:
+            return tf.linalg.matvec(rows_v, self._probs(scores, mask), transpose_a=True), (
+                rows_k, rows_v)
+        scores = tf.concat([tf.linalg.matvec(past[0], q), scores], axis=-1)
+        probs = self._probs(scores, tf.concat([tf.ones((begin,), tf.bool), mask], axis=0))
+        out = (tf.linalg.matvec(past[1], probs[..., :begin], transpose_a=True)
+               + tf.linalg.matvec(rows_v, probs[..., begin:], transpose_a=True))
+        return out, (past[0], past[1], rows_k, rows_v)
 
     def _decode_sparse(self, q, cache_k, cache_v, index):
         """Reads only the key blocks that the query's block may see."""
@@ -291,17 +338,15 @@ class GridAttention(keras.layers.Layer):
         values = tf.gather(cache_v, positions, axis=2)
         return self._attend_cache(q, keys, values, mask)
 
-    def decode_self(self, query, cache, index, key_limit=None):
+    def decode_self(self, query, cache, index):
         """One causal self-attention step at raster position `index`.
 
         Args:
             query: `[B, C]`, the normalised input at this position.
-            cache: the tuple from `empty_cache` (or a previous step).
-            index: int32 scalar tensor.
-            key_limit: a static bound above `index` (a Python int): full
-                attention then reads only the cache's first `key_limit`
-                positions, as the later ones are not written yet. Sparse and
-                causal axial attention read their own few positions anyway.
+            cache: the tuple from `empty_cache` or `open_segment` (or a
+                previous step).
+            index: int32 scalar tensor, inside the segment for a state from
+                `open_segment`.
 
         Returns:
             `(output [B, C], cache)`.
@@ -312,16 +357,13 @@ class GridAttention(keras.layers.Layer):
         if self.pattern == "causal_axial":
             out, cache = causal_axial.decode(q, k, v, cache, index, self.grid_shape,
                                              self._probs)
-        else:
+        elif self.pattern == "sparse":
             cache_k = self._write_row(cache[0], index, k)
             cache_v = self._write_row(cache[1], index, v)
             cache = (cache_k, cache_v)
-            if self.pattern == "sparse":
-                out = self._decode_sparse(q, cache_k, cache_v, index)
-            else:
-                limit = int(np.prod(self.grid_shape)) if key_limit is None else int(key_limit)
-                out = self._attend_cache(q, cache_k[:, :, :limit], cache_v[:, :, :limit],
-                                         ops.arange(limit, dtype="int32") <= index)
+            out = self._decode_sparse(q, cache_k, cache_v, index)
+        else:
+            out, cache = self._decode_full(q, k, v, cache, index)
         y = ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
         return y, cache
 

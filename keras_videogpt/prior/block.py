@@ -87,9 +87,9 @@ class TransformerBlock(keras.layers.Layer):
             x = x + self.drop(self.cross_attn(h, frames, training=training), training=training)
         return x + self.drop(self.mlp(self.mlp_norm(x, cond)), training=training)
 
-    def decode(self, x, cache, index, cond=None, cross_kv=None, key_limit=None):
+    def decode(self, x, cache, index, cond=None, cross_kv=None):
         """One position `[B, C]` through the block, reading and writing its attention cache."""
-        h, cache = self.attn.decode_self(self.attn_norm(x, cond), cache, index, key_limit)
+        h, cache = self.attn.decode_self(self.attn_norm(x, cond), cache, index)
         x = x + h
         if self.cross_attention:
             x = x + self.cross_attn.decode_cross(self.cross_norm(x, cond), *cross_kv)

@@ -365,12 +365,13 @@ class VideoGPT(keras.Model):
             cross = [block.cross_attn.project_key_value(frame_encoding) for block in self.blocks]
         return caches, cross
 
-    def decode_step(self, prev_codes, index, caches, cross=None, vector=None, key_limit=None):
+    def decode_step(self, prev_codes, index, caches, cross=None, vector=None):
         """Logits `[B, n_codes]` at raster position `index`, given the code drawn at `index - 1`.
 
         `prev_codes` int `[B]` is ignored at index 0, where the start vector
-        is the input. `key_limit`, a static bound above `index`, lets full
-        attention read only that much of its cache. Returns `(logits, caches)`.
+        is the input. `caches` are the blocks' caches, or the states of a
+        segment of them (`open_segment`) that holds `index`. Returns
+        `(logits, caches)`.
         """
         emb = ops.take(self.codebook, ops.cast(prev_codes, "int32"), axis=0)
         h = self.fc_in(ops.cast(emb, self.compute_dtype))
@@ -383,9 +384,18 @@ class VideoGPT(keras.Model):
         new_caches = []
         for i, block in enumerate(self.blocks):
             h, cache = block.decode(h, caches[i], index, vector,
-                                    None if cross is None else cross[i], key_limit)
+                                    None if cross is None else cross[i])
             new_caches.append(cache)
         return ops.cast(self.fc_out(self.norm(h, vector)), "float32"), new_caches
+
+    def open_segment(self, caches, begin, end):
+        """Each block's decode state for positions `begin` to `end - 1` (see
+        `GridAttention.open_segment`); `close_segment` gives the caches back."""
+        return [block.attn.open_segment(c, begin, end) for block, c in zip(self.blocks, caches)]
+
+    def close_segment(self, caches, states, begin, end):
+        return [block.attn.close_segment(c, s, begin, end)
+                for block, c, s in zip(self.blocks, caches, states)]
 
     # ----------------------------------------------------------- training
     def compute_prior_loss(self, logits, codes):
