@@ -5,7 +5,7 @@ import pytest
 
 from keras_videogpt import VQVAE, VideoGPT, sample, sample_long
 from keras_videogpt.long_video import window_starts
-from keras_videogpt.sampling import cached_sampler
+from keras_videogpt.sampling import Sampler, cached_sampler
 from tests.conftest import TINY_VQVAE
 
 
@@ -41,6 +41,11 @@ def test_a_window_keeps_its_prompt_and_continues_it_as_the_prior_would():
     np.testing.assert_array_equal(codes[:, :1], prefix)
     logits = np.asarray(prior(codes))
     np.testing.assert_array_equal(codes[:, 1:], logits.argmax(-1)[:, 1:])
+    # The prompt's 64 positions cross the first segment's end (51): the same window.
+    segmented = Sampler(prior, vqvae, segments=5)
+    assert segmented.segment_ends[0] < 64
+    np.testing.assert_array_equal(
+        segmented.continue_codes(prefix, seed=0, top_k=1, draw_offset=7).numpy(), codes)
 
 
 def test_frame_conditioned_windows_take_the_first_or_the_latest_frame():

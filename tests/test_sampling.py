@@ -185,6 +185,9 @@ def test_classifier_free_guidance_equals_the_naive_guided_loop():
     np.testing.assert_array_equal(guided, sampling.naive_sample_codes(
         prior, 2, seed=4, label=label, guidance_scale=3.0))
     assert not np.array_equal(guided, plain)
+    # In segments, the guided batch's doubled caches are read segment by segment too.
+    np.testing.assert_array_equal(sampling.Sampler(prior, segments=3).sample_codes(
+        2, seed=4, label=label, guidance_scale=3.0).numpy(), guided)
     with pytest.raises(ValueError, match="guidance_scale needs a class-conditional prior"):
         sampling.Sampler(VideoGPT(**TINY_PRIOR)).sample_codes(1, guidance_scale=2.0)
 
