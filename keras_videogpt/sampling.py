@@ -301,7 +301,7 @@ class Sampler:
         prev, codes, caches, cross = self.start(batch_size, vector, frame_encoding)
         bounds = np.linspace(0, self.length, min(chunks, self.length) + 1).round().astype(int)
         # A call decodes within one segment: split the chunks at the segments' ends too.
-        bounds = np.unique(np.concatenate([bounds, [0], self.segment_ends]))
+        bounds = np.unique(np.concatenate([bounds, self.segment_ends]))
         for start, stop in zip(bounds[:-1], bounds[1:]):
             prev, codes, caches = self.decode_positions(tf.constant(start, tf.int32),
                                               tf.constant(stop, tf.int32), prev, codes, caches,

@@ -276,7 +276,7 @@ class GridAttention(keras.layers.Layer):
         cache. `close_segment` puts the segment back.
         """
         length = int(np.prod(self.grid_shape))
-        if self.pattern != "full" or (begin, end) == (0, length):
+        if self._segment_is_cache(begin, end):
             return cache
         if not 0 <= begin < end <= length:
             raise ValueError(f"A segment must satisfy 0 <= begin < end <= {length}; "
@@ -287,11 +287,14 @@ class GridAttention(keras.layers.Layer):
 
     def close_segment(self, cache, state, begin, end):
         """The whole cache again, with the segment's rows from `state` (see `open_segment`)."""
-        length = int(np.prod(self.grid_shape))
-        if self.pattern != "full" or (begin, end) == (0, length):
+        if self._segment_is_cache(begin, end):
             return state
         return tuple(tf.concat([whole[:, :, :begin], rows, whole[:, :, end:]], axis=2)
                      for whole, rows in zip(cache, state[-2:]))
+
+    def _segment_is_cache(self, begin, end):
+        """Whether a segment's decode state is the cache itself: other patterns, or all of it."""
+        return self.pattern != "full" or (begin, end) == (0, int(np.prod(self.grid_shape)))
 
     @staticmethod
     def _write_row(cache, index, row):
@@ -313,12 +316,10 @@ class GridAttention(keras.layers.Layer):
         local = index - begin
         rows_k = self._write_row(state[-2], local, k)
         rows_v = self._write_row(state[-1], local, v)
-        scores = tf.linalg.matvec(rows_k, q)
         mask = ops.arange(int(rows_k.shape[2]), dtype="int32") <= local
         if not past:
-            return tf.linalg.matvec(rows_v, self._probs(scores, mask), transpose_a=True), (
-                rows_k, rows_v)
-        scores = tf.concat([tf.linalg.matvec(past[0], q), scores], axis=-1)
+            return self._attend_cache(q, rows_k, rows_v, mask), (rows_k, rows_v)
+        scores = tf.concat([tf.linalg.matvec(past[0], q), tf.linalg.matvec(rows_k, q)], axis=-1)
         probs = self._probs(scores, tf.concat([tf.ones((begin,), tf.bool), mask], axis=0))
         out = (tf.linalg.matvec(past[1], probs[..., :begin], transpose_a=True)
                + tf.linalg.matvec(rows_v, probs[..., begin:], transpose_a=True))
