@@ -213,6 +213,9 @@ class Sampler:
                                     for j in range(segments)})
         compiled = lambda fn: tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
         self._loop = compiled(self.draw_codes)
+        # A prompt's length is static in the loop (it fixes which positions are forced), so
+        # `continue_codes` traces one function per length instead of relaxing the shape.
+        self._prompted_loop = tf.function(self.draw_codes, jit_compile=jit_compile)
         # With a progress callback (and for benchmarks): the same loop, run over chunks of
         # positions; `start` and `decode_positions` are the compiled pieces.
         self.start = compiled(self.start_state)
@@ -365,11 +368,11 @@ class Sampler:
         seed = validation.check_seed(seed)
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frame_encoding = self.conditions(batch_size, cond_frames, label)
-        return self._loop(batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
-                          tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
-                          vector, frame_encoding,
-                          prefix=tf.constant(prefix.reshape(batch_size, -1), tf.int32),
-                          draw_offset=tf.constant(int(draw_offset), tf.int64))
+        return self._prompted_loop(
+            batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
+            tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector,
+            frame_encoding, prefix=tf.constant(prefix.reshape(batch_size, -1), tf.int32),
+            draw_offset=tf.constant(int(draw_offset), tf.int64))
 
     def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
                cond_frames=None, label=None, progress=None, guidance_scale=1.0):

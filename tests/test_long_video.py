@@ -18,6 +18,25 @@ def pair(**prior_kwargs):
     return vqvae, prior
 
 
+def test_prompts_of_different_lengths_on_one_sampler():
+    """One sampler continues a 1-frame prompt, then a 2-frame one, then the 1-frame one again:
+    each keeps its prompt and draws greedily after it (a prompt's length is static in the loop,
+    so a second length once failed inside TF)."""
+    prior = VideoGPT(latent_shape=(3, 4, 4), n_codes=16, embedding_dim=8, hidden_dim=24,
+                     num_heads=2, num_layers=1, dropout=0.0, attn_dropout=0.0)
+    kernel = prior.fc_out.kernel
+    kernel.assign(np.random.default_rng(0).normal(0, 1, kernel.shape).astype("float32"))
+    sampler = Sampler(prior)
+    prefix = np.random.default_rng(2).integers(0, 16, (2, 2, 4, 4))
+    first = sampler.continue_codes(prefix[:, :1], seed=0, top_k=1).numpy()
+    for k, codes in ((1, first), (2, sampler.continue_codes(prefix, seed=0, top_k=1).numpy())):
+        np.testing.assert_array_equal(codes[:, :k], prefix[:, :k])
+        greedy = np.asarray(prior(codes)).argmax(-1)
+        np.testing.assert_array_equal(codes[:, k:], greedy[:, k:])
+    np.testing.assert_array_equal(
+        sampler.continue_codes(prefix[:, :1], seed=0, top_k=1).numpy(), first)
+
+
 def test_first_window_is_the_ordinary_sample_and_windows_overlap():
     vqvae, prior = pair()
     out = sample_long(prior, vqvae, num_frames=8, batch_size=2, seed=3, context=1)
