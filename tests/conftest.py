@@ -38,6 +38,14 @@ def _seeded():
     keras.utils.set_random_seed(1234)
 
 
+def randomized(prior, seed=0):
+    """`prior` with a random output layer, so that its logits favour some codes (fresh
+    priors give near-uniform ones, under which any sampler looks right)."""
+    kernel = prior.fc_out.kernel
+    kernel.assign(np.random.default_rng(seed).normal(0, 1, kernel.shape).astype("float32"))
+    return prior
+
+
 def count_train_step_traces(model):
     """Count how often `fit` traces `model.train_step` (each trace is one Python call)."""
     calls = []

@@ -6,26 +6,23 @@ import pytest
 from keras_videogpt import VQVAE, VideoGPT, sample, sample_long
 from keras_videogpt.long_video import window_starts
 from keras_videogpt.sampling import Sampler, cached_sampler
-from tests.conftest import TINY_VQVAE
+from tests.conftest import TINY_VQVAE, randomized
 
 
 def pair(**prior_kwargs):
     vqvae = VQVAE(**TINY_VQVAE)  # 4 frames of 16x16 -> 2x8x8 codes
     prior = VideoGPT.from_vqvae(vqvae, hidden_dim=24, num_heads=2, num_layers=1, dropout=0.0,
                                 attn_dropout=0.0, **prior_kwargs)
-    kernel = prior.fc_out.kernel
-    kernel.assign(np.random.default_rng(0).normal(0, 1, kernel.shape).astype("float32"))
-    return vqvae, prior
+    return vqvae, randomized(prior)
 
 
 def test_prompts_of_different_lengths_on_one_sampler():
     """One sampler continues a 1-frame prompt, then a 2-frame one, then the 1-frame one again:
     each keeps its prompt and draws greedily after it (a prompt's length is static in the loop,
     so a second length once failed inside TF)."""
-    prior = VideoGPT(latent_shape=(3, 4, 4), n_codes=16, embedding_dim=8, hidden_dim=24,
-                     num_heads=2, num_layers=1, dropout=0.0, attn_dropout=0.0)
-    kernel = prior.fc_out.kernel
-    kernel.assign(np.random.default_rng(0).normal(0, 1, kernel.shape).astype("float32"))
+    prior = randomized(VideoGPT(latent_shape=(3, 4, 4), n_codes=16, embedding_dim=8,
+                                hidden_dim=24, num_heads=2, num_layers=1, dropout=0.0,
+                                attn_dropout=0.0))
     sampler = Sampler(prior)
     prefix = np.random.default_rng(2).integers(0, 16, (2, 2, 4, 4))
     first = sampler.continue_codes(prefix[:, :1], seed=0, top_k=1).numpy()

@@ -13,15 +13,10 @@ from keras_videogpt.masked_sampling import (MaskedSampler, guided_logits, masked
                                             step_noise)
 from keras_videogpt.prior.masked import (MaskedVideoPrior, cosine_ratio, masked_count,
                                          random_mask)
+from tests.conftest import randomized
 
 TINY = dict(latent_shape=(2, 2, 3), n_codes=8, embedding_dim=4, hidden_dim=12, num_heads=2,
             num_layers=1, dropout=0.0, attn_dropout=0.0)
-
-
-def randomized(prior, seed=0):
-    kernel = prior.fc_out.kernel
-    kernel.assign(np.random.default_rng(seed).normal(0, 1, kernel.shape).astype("float32"))
-    return prior
 
 
 def test_schedule_falls_along_the_cosine_to_zero():
