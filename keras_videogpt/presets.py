@@ -61,7 +61,7 @@ def moving_mnist():
     --recipe=moving_mnist`); see `keras_videogpt/weights/MODEL_CARD.md` for
     the run and its scores on held-out clips.
     """
-    return tiny()
+    return dict(tiny(), downsample=(2, 4, 4))
 
 
 @_register(_VQVAE)
@@ -259,9 +259,9 @@ def recipe_moving_mnist():
         data="moving_mnist", num_videos=4096, seed=0, code_clips=8192,
         vqvae=dict(preset="moving_mnist", batch_size=8, epochs=40, steps_per_epoch=100,
                    learning_rate=1e-3),
-        prior=dict(preset="moving_mnist", batch_size=16, epochs=32, steps_per_epoch=100,
+        prior=dict(preset="moving_mnist", batch_size=8, epochs=32, steps_per_epoch=100,
                    learning_rate=1e-3),
-        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=16, epochs=28,
+        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=8, epochs=28,
                               steps_per_epoch=100, learning_rate=5e-4, init_from="prior",
                               warmup_steps=100))
 
