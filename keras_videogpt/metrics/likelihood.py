@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from keras_videogpt.prior.model import unpack_prior_batch
+from keras_videogpt.prior.model import code_nats, unpack_prior_batch
 
 
 class BitsPerDimStats:
@@ -46,8 +46,8 @@ class BitsPerDimStats:
         if np.shape(logits)[:-1] != np.shape(codes):
             raise ValueError(f"Logits of shape {tuple(np.shape(logits))} do not match codes of "
                              f"shape {tuple(np.shape(codes))} (expected codes' shape + (n_codes,)).")
-        nats = np.asarray(keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(
-            codes, logits, from_logits=True)), np.float64)  # [B, t, h, w]
+        nats = np.asarray(keras.ops.convert_to_numpy(code_nats(logits, codes)),
+                          np.float64)  # [B, t, h, w]
         per_step = nats.reshape(nats.shape[0], nats.shape[1], -1).sum(axis=(0, 2))
         if self.step_nats is None:
             self.step_nats = np.zeros_like(per_step)
