@@ -21,11 +21,17 @@ first, then ours, one after the other (never at once: two processes on two
 cores slow each other down many times), and the JSON holds both columns and
 `speedup` (reference time / our time; ours / reference for tokens/s).
 Without it, our column alone. `--configs=tiny` or `bair` picks one.
+
+This machine's figures move by up to 1.5x between runs on both sides, so
+`--rounds=N` alternates the two sides N times (reference, ours, reference,
+...): each column is the median over rounds, `speedup` is the ratio of the
+medians, and `speedup_per_round` lists each round's own ratio.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -126,26 +132,40 @@ def main():
     parser.add_argument("--configs", default="tiny,bair")
     parser.add_argument("--ref_python", default=os.environ.get("REF_PYTHON"))
     parser.add_argument("--ref_videogpt", default=os.environ.get("REF_VIDEOGPT"))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the two sides this many times; medians over rounds")
     parser.add_argument("--ours_only", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1; got {args.rounds}")
     if args.ours_only:
         print("OURS " + json.dumps(ours(args.ours_only)), flush=True)
         return
     with_reference = bool(args.ref_python and args.ref_videogpt)
     result = {"device": "cpu", "reference": "set up" if with_reference else "not set up "
               "(pass --ref_python and --ref_videogpt for both columns)", "configs": {}}
+    if args.rounds > 1:
+        result["rounds"] = args.rounds
+    speedup = lambda what, ours, ref: ours / ref if what == RATE else ref / ours
     for name in args.configs.split(","):
+        refs, mines = [], []
+        for _ in range(args.rounds):
+            if with_reference:
+                reference, machine = run_reference(name, args.ref_python, args.ref_videogpt)
+                refs.append(reference)
+                result.update(machine)
+            mines.append(run_ours(name))
         row = {}
-        if with_reference:
-            reference, machine = run_reference(name, args.ref_python, args.ref_videogpt)
-            result.update(machine)
-        mine = run_ours(name)
-        for what, value in mine.items():
-            row[what] = {"ours": value}
-            if with_reference and what in reference:
-                ref = reference[what]
+        for what in mines[0]:
+            value = statistics.median(m[what] for m in mines)
+            row[what] = {"ours": round(value, 4)}
+            if refs and all(what in r for r in refs):
+                ref = statistics.median(r[what] for r in refs)
                 row[what]["reference"] = round(ref, 4)
-                row[what]["speedup"] = round(value / ref if what == RATE else ref / value, 2)
+                row[what]["speedup"] = round(speedup(what, value, ref), 2)
+                if args.rounds > 1:
+                    row[what]["speedup_per_round"] = [
+                        round(speedup(what, m[what], r[what]), 2) for m, r in zip(mines, refs)]
         result["configs"][NAMES[name]] = row
         print(json.dumps({NAMES[name]: row}), file=sys.stderr, flush=True)
     common.emit(result)

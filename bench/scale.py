@@ -1,11 +1,15 @@
 """Training throughput across replicas, XLA and precision: `python bench/scale.py` prints JSON.
 
-For the VQ-VAE and the prior, `tiny` and `bair` presets (`--presets`), each
-configuration in a fresh process (logical devices are fixed at TF start-up):
+For the VQ-VAE and the prior, `tiny`, `bair` and `moving_mnist` presets
+(`--presets`), each configuration in a fresh process (logical devices are
+fixed at TF start-up); `--variants` picks the comparisons:
 - steps/s on 1 against 2 logical CPU devices (MirroredStrategy, same global batch),
   from the median step time after two warm-up steps of one `fit`;
 - the XLA on/off ratio (`jit_compile=True`);
-- bf16 on/off (`mixed_bfloat16`);
+- bf16 on/off (`mixed_bfloat16`), with whether this CPU has bfloat16 units
+  (`cpu_bf16_units`: AVX512_BF16 or AMX, from /proc/cpuinfo), on which it pays.
+  `python bench/scale.py --presets=moving_mnist --models=prior --variants=bf16`
+  gives docs/scaling.md's figure (the shipped prior at its recipe's batch 16);
 - parameters, and memory: float32 weights + gradients + Adam state
   (16 bytes per parameter), and activations per example, measured as the peak
   RSS at global batch 2 minus batch 1 on one device (what a replica needs per
@@ -26,7 +30,20 @@ import time
 
 import common
 
-BATCH = {"tiny": 4, "bair": 2}
+BATCH = {"tiny": 4, "bair": 2, "moving_mnist": 16}
+VQVAE_PRESET = {"tiny": "tiny", "bair": "bair_stride4x2x2", "moving_mnist": "moving_mnist"}
+VARIANTS = ("two_devices", "bf16", "xla", "remat")
+
+
+def cpu_bf16_units():
+    """The bfloat16 instruction sets this CPU lists (empty when none, or off Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return sorted(set(flags) & {"avx512_bf16", "amx_bf16"})
 
 
 def child(model, preset, devices, xla, policy, batch, steps, remat=False):
@@ -46,8 +63,7 @@ def child(model, preset, devices, xla, policy, batch, steps, remat=False):
                 if devices > 1 else tf.distribute.get_strategy())
     rng = np.random.default_rng(0)
     with strategy.scope():
-        vqvae = VQVAE.from_preset("tiny" if preset == "tiny" else "bair_stride4x2x2",
-                                  synchronized_bn=devices > 1)
+        vqvae = VQVAE.from_preset(VQVAE_PRESET[preset], synchronized_bn=devices > 1)
         if model == "vqvae":
             net = vqvae
             x = rng.uniform(-.5, .5, (batch,) + vqvae.video_shape).astype("float32")
@@ -88,24 +104,29 @@ def run(*args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(model, preset, steps, xla=True, memory_only=False):
+def measure(model, preset, steps, xla=True, memory_only=False, variants=VARIANTS):
     b = BATCH[preset]
     one = run(model, preset, 1, 0, "float32", b, steps, 0)
     out = {"global_batch": b, "params": one.get("params"),
            "weights_grads_adam_mb": round(one.get("params", 0) * 16 / 2**20, 1),
            "one_device": one}
     if not memory_only:
-        out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps, 0)
-        out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps, 0)
-        out["xla"] = run(model, preset, 1, 1, "float32", b, steps, 0) if xla else "skipped"
+        if "two_devices" in variants:
+            out["two_devices"] = run(model, preset, 2, 0, "float32", b, steps, 0)
+        if "bf16" in variants:
+            out["bf16"] = run(model, preset, 1, 0, "mixed_bfloat16", b, steps, 0)
+        if "xla" in variants:
+            out["xla"] = run(model, preset, 1, 1, "float32", b, steps, 0) if xla else "skipped"
     def per_example(big, small):  # peak RSS at batch b minus batch 1, per extra example
         if "peak_rss_mb" in big and "peak_rss_mb" in small:
             return round((big["peak_rss_mb"] - small["peak_rss_mb"]) / (b - 1), 1)
         return None
 
-    out["activation_mb_per_example"] = per_example(one, run(model, preset, 1, 0, "float32", 1,
-                                                            1, 0))
-    if model == "prior":  # gradient checkpointing: each block recomputed in the backward pass
+    if memory_only or set(variants) == set(VARIANTS):  # all of them: the full report
+        out["activation_mb_per_example"] = per_example(one, run(model, preset, 1, 0, "float32",
+                                                                1, 1, 0))
+    # Gradient checkpointing: each block recomputed in the backward pass.
+    if model == "prior" and "remat" in variants:
         out["remat"] = run(model, preset, 1, 0, "float32", b, steps, 1)
         out["remat_activation_mb_per_example"] = per_example(
             out["remat"], run(model, preset, 1, 0, "float32", 1, 1, 1))
@@ -128,6 +149,8 @@ def main():
     parser.add_argument("--memory_only", action="store_true",
                         help="one device only: parameters, steps/s and activation memory")
     parser.add_argument("--models", default="vqvae,prior")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comparisons against one float32 device, among {', '.join(VARIANTS)}")
     parser.add_argument("--child", nargs=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -135,11 +158,20 @@ def main():
         print(json.dumps(child(model, preset, int(devices), bool(int(xla)), policy, int(batch),
                                int(steps), bool(int(remat)))))
         return
-    result = {"device": "cpu, 2 cores; 2 logical devices share them"}
-    for preset in args.presets.split(","):
-        steps = args.steps if preset == "tiny" else 1
-        xla = preset == "tiny" or args.bair_xla
-        result[preset] = {m: measure(m, preset, steps, xla, args.memory_only)
+    presets = args.presets.split(",")
+    variants = tuple(v for v in args.variants.split(",") if v)
+    for name in presets:
+        if name not in BATCH:
+            parser.error(f"unknown preset {name!r}; choose among {', '.join(BATCH)}")
+    for name in variants:
+        if name not in VARIANTS:
+            parser.error(f"unknown variant {name!r}; choose among {', '.join(VARIANTS)}")
+    result = {"device": "cpu, 2 cores; 2 logical devices share them",
+              "cpu_bf16_units": cpu_bf16_units()}
+    for preset in presets:
+        steps = args.steps if preset != "bair" else 1
+        xla = preset != "bair" or args.bair_xla
+        result[preset] = {m: measure(m, preset, steps, xla, args.memory_only, variants)
                           for m in args.models.split(",")}
     result["peak_rss_mb_parent"] = common.peak_rss_mb()
     common.emit(result)

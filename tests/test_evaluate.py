@@ -81,6 +81,10 @@ def test_same_seed_same_report_and_no_prior(pair):
     report = evaluate(vqvae, uniform, num_clips=4, i3d=stand_in_i3d(), batch_size=4,
                       verbose=False)
     assert report["bits_per_dim"] == pytest.approx(math.log2(16), rel=1e-5)
+    steps = report["bits_per_dim_by_latent_step"]
+    assert len(steps) == vqvae.latent_shape[0]
+    np.testing.assert_allclose(steps, math.log2(16), rtol=1e-5)
+    assert "by latent time step: 4.000" in format_report(report)
 
 
 def test_too_few_clips_is_refused(pair):

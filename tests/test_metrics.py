@@ -217,3 +217,27 @@ def test_bits_per_dim_streams_like_one_batch_and_is_log2_codes_for_a_uniform_pri
     np.testing.assert_allclose(parts, whole, rtol=1e-5)
     with pytest.raises(ValueError, match="no codes"):
         BitsPerDimStats().result()
+
+
+def test_bits_per_dim_by_latent_step_closed_form():
+    from keras_videogpt.metrics import BitsPerDimStats
+
+    # 3 latent steps of 2x2 codes out of 8: step 0 uniform (3 bits), step 1 certain of the
+    # right code (0 bits), step 2 even odds between the right code and one other (1 bit).
+    codes = np.random.default_rng(0).integers(0, 8, (4, 3, 2, 2))
+    logits = np.zeros(codes.shape + (8,), "float32")
+    right = np.eye(8, dtype=bool)[codes]
+    logits[:, 1][right[:, 1]] = 60.0
+    logits[:, 2] = -60.0
+    logits[:, 2][right[:, 2]] = 0.0
+    logits[:, 2][np.eye(8, dtype=bool)[(codes[:, 2] + 1) % 8]] = 0.0
+    stats = BitsPerDimStats().update(None, codes[:1], logits[:1]).update(None, codes[1:],
+                                                                          logits[1:])
+    np.testing.assert_allclose(stats.by_latent_step(), [3.0, 0.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(stats.result(), 4.0 / 3, atol=1e-5)  # the mean of the steps
+    with pytest.raises(ValueError, match="one BitsPerDimStats per latent grid"):
+        stats.update(None, codes[:, :2], logits[:, :2])
+    with pytest.raises(ValueError, match="do not match codes"):
+        BitsPerDimStats().update(None, codes, logits[:, :2])
+    with pytest.raises(ValueError, match="by latent step got no codes"):
+        BitsPerDimStats().update_nll(1.0, 10).by_latent_step()

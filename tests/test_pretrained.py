@@ -168,6 +168,9 @@ def test_shipped_weights_reproduce_their_model_card():
     assert scores["nmse"] == pytest.approx(card["nmse"], rel=0.05)
     for name in ("prior", "prior_frame_cond"):
         assert scores["bits_per_dim"][name] == pytest.approx(card["bits_per_dim"][name], rel=0.02)
+        by_step = scores["bits_per_dim_by_latent_step"][name]
+        assert len(by_step) == vqvae.latent_shape[0]
+        assert np.mean(by_step) == pytest.approx(scores["bits_per_dim"][name], rel=1e-3)
 
 
 def test_reference_prior_checkpoint_through_from_preset():

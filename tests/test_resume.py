@@ -175,6 +175,15 @@ def test_an_evaluation_report_is_written_whole_and_checked_first(tmp_path):
         runs.check_report_path(str(tmp_path))
 
 
+def test_a_resumed_stage_reports_its_whole_wall_time(tmp_path):
+    path = str(tmp_path / "stage_seconds.json")
+    runs.add_seconds(path, {"vqvae": 100.0, "codes": 5.0})
+    runs.add_seconds(path, {"prior": 60.0})          # a first session of the prior, stopped
+    totals = runs.add_seconds(path, {"prior": 40.04})  # and the session that finished it
+    assert totals == {"vqvae": 100.0, "codes": 5.0, "prior": 100.0}
+    assert json.loads(open(path).read()) == totals
+
+
 def test_evaluate_refuses_a_non_json_out_before_any_work(tmp_path):
     import subprocess
     import sys

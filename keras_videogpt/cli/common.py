@@ -1,4 +1,4 @@
-"""What the command lines share: the scaling flags, and errors shown as one line."""
+"""What the command lines share: the scaling and sampling flags, and errors shown as one line."""
 
 from absl import app
 
@@ -22,6 +22,14 @@ def define_scale_flags(flags):
                       "truncated record and go on, instead of stopping.")
     flags.DEFINE_bool("restart", False, "Train from scratch even if --workdir holds a trained "
                       "model or a backup (both are replaced).")
+
+
+def define_sampling_flags(flags):
+    """The flags of every command that draws from a prior: temperature, top-k, top-p."""
+    flags.DEFINE_float("temperature", 1.0, "Softmax temperature (> 0).")
+    flags.DEFINE_integer("top_k", 0, "Keep the k most likely codes (0: off).")
+    flags.DEFINE_float("top_p", 1.0, "Nucleus sampling: keep the most likely codes up to this "
+                       "probability mass, in (0, 1] (1: off).")
 
 
 def run_command(main, define_flags):

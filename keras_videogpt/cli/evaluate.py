@@ -13,7 +13,7 @@ import os
 from absl import flags
 
 from keras_videogpt.checkpoints import load_prior, load_vqvae
-from keras_videogpt.cli.common import run_command
+from keras_videogpt.cli.common import define_sampling_flags, run_command
 from keras_videogpt.evaluation import PROTOCOLS, evaluate, format_report
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.training import runs
@@ -64,9 +64,7 @@ def define_flags():
     flags.DEFINE_integer("batch_size", 16, "Clips per sampling and data batch.")
     flags.DEFINE_integer("i3d_batch_size", None, "Clips per I3D call (default: by memory).")
     flags.DEFINE_integer("seed", 0, "Base seed (trial k uses seed + k).")
-    flags.DEFINE_float("temperature", 1.0, "Sampling temperature.")
-    flags.DEFINE_integer("top_k", 0, "Top-k (0: off).")
-    flags.DEFINE_float("top_p", 1.0, "Top-p (1: off).")
+    define_sampling_flags(flags)
     flags.DEFINE_string("out", None, "JSON report to write.")
     flags.DEFINE_string("stats_cache", None, "Folder that keeps the I3D statistics of real "
                         "clips and reconstructions for later runs (local or gs://).")

@@ -13,7 +13,7 @@ Installed as `videogpt-sample`.
 from absl import flags
 
 from keras_videogpt import checkpoints
-from keras_videogpt.cli.common import run_command
+from keras_videogpt.cli.common import define_sampling_flags, run_command
 from keras_videogpt.evaluation import draw_videos
 
 FLAGS = flags.FLAGS
@@ -37,9 +37,7 @@ def define_flags():
     flags.DEFINE_string("out", "runs/samples", "Output folder.")
     flags.DEFINE_integer("batch_size", 8, "Videos to draw.")
     flags.DEFINE_integer("seed", 0, "Seed: the same seed gives the same videos.")
-    flags.DEFINE_float("temperature", 1.0, "Softmax temperature (> 0).")
-    flags.DEFINE_integer("top_k", 0, "Keep the k most likely codes (0: off).")
-    flags.DEFINE_float("top_p", 1.0, "Nucleus sampling mass in (0, 1] (1: off).")
+    define_sampling_flags(flags)
     flags.DEFINE_string("data", "moving_mnist", "Clips whose first frames condition the prior.")
     flags.DEFINE_integer("label", None, "Class for class-conditional priors.")
     flags.DEFINE_bool("jit_compile", True, "Compile the sampling loop with XLA "

@@ -16,6 +16,7 @@ import os
 import numpy as np
 from absl import app, flags
 
+from keras_videogpt.cli.common import define_sampling_flags
 from keras_videogpt.serving.client import GrpcClient, RestClient, ServingError, save_videos
 
 
@@ -55,9 +56,7 @@ def define_flags():
     flags.DEFINE_integer("version", None, "Model version (default: the newest).")
     flags.DEFINE_integer("batch_size", 1, "Videos to draw.")
     flags.DEFINE_integer("seed", 0, "Seed.")
-    flags.DEFINE_float("temperature", 1.0, "Temperature.")
-    flags.DEFINE_integer("top_k", 0, "Top-k (0: off).")
-    flags.DEFINE_float("top_p", 1.0, "Top-p (1: off).")
+    define_sampling_flags(flags)
     flags.DEFINE_string("cond_frames", None, ".npy of uint8 [B, n, H, W, 3] first frames.")
     flags.DEFINE_integer("label", None, "Class for class-conditional models.")
     flags.DEFINE_string("out", "runs/served", "Folder for the videos.")

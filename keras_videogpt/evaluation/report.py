@@ -207,6 +207,7 @@ def evaluate(vqvae, prior=None, data="moving_mnist", num_clips=2048, trials=1, i
             fvd_star={"mean": float(np.mean(fvd_stars)), "std": float(np.std(fvd_stars)),
                       "per_trial": [float(f) for f in fvd_stars]},
             bits_per_dim=likelihood.result(),
+            bits_per_dim_by_latent_step=likelihood.by_latent_step(),
             sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p})
     if cache is not None:
         report["stats_cache"] = cache_report
@@ -240,6 +241,9 @@ def format_report(report):
               f"{report['n_codes']}"]
     if "bits_per_dim" in report:
         lines.append(f"bits/dim {report['bits_per_dim']:.4f}")
+        if report.get("bits_per_dim_by_latent_step"):
+            steps = " / ".join(f"{b:.3f}" for b in report["bits_per_dim_by_latent_step"])
+            lines.append(f"  by latent time step: {steps}")
     lines.append(f"I3D: {report['i3d']}; frames resized to {report['i3d_resolution']}² with "
                  f"{report['resize_method']}")
     if report.get("protocol"):

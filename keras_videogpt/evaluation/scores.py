@@ -41,6 +41,10 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
     continued = continued["video_uint8"].numpy()
     continue_seconds = time.time() - start
     codes = np.asarray(out["codes"])
+    likelihood = {
+        "prior": BitsPerDimStats().update(prior, {"codes": codes}),
+        "prior_frame_cond": BitsPerDimStats().update(prior_frame_cond, {
+            "codes": codes, "cond_frames": real[:, :prior_frame_cond.n_cond_frames]})}
     scores = {
         "held_out_clips": clips, "seed": seed, "threshold": 0.9,
         "classifier_held_out_accuracy": classifier.held_out_accuracy,
@@ -49,11 +53,10 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
                         "samples": digit_score(samples, classifier),
                         "continuations": digit_score(continued, classifier)},
         "nmse": nmse(real, recon),
-        "bits_per_dim": {
-            "prior": BitsPerDimStats().update(prior, {"codes": codes}).result(),
-            "prior_frame_cond": BitsPerDimStats().update(prior_frame_cond, {
-                "codes": codes, "cond_frames": real[:, :prior_frame_cond.n_cond_frames]}
-            ).result()},
+        "bits_per_dim": {name: stats.result() for name, stats in likelihood.items()},
+        # Far below the first step at later ones when a prior predicts from the past.
+        "bits_per_dim_by_latent_step": {name: [round(b, 4) for b in stats.by_latent_step()]
+                                        for name, stats in likelihood.items()},
         "sampling_seconds": {"samples": round(sample_seconds, 1),
                              "continuations": round(continue_seconds, 1),
                              "note": "both include compiling the sampling loop"},

@@ -71,8 +71,36 @@ def kernel_to_depth(kernel, block):
     return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
 
+class _SamePadConvBase(keras.layers.Layer):
+    """What the reference's padded conv and transposed conv share: arguments, padding, bias."""
+
+    def __init__(self, filters, kernel_size, strides=1, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _triple(kernel_size, "kernel_size")
+        self.strides = _triple(strides, "strides")
+        self.use_bias = use_bias
+        self._padding = [[0, 0]] + [list(p) for p in reference_padding(
+            self.kernel_size, self.strides)] + [[0, 0]]
+
+    def _add_bias(self, fan_in_channels):
+        """PyTorch's default bias: uniform in +-1/sqrt(fan-in), fan-in over the kernel's taps."""
+        if not self.use_bias:
+            return
+        bound = 1.0 / (fan_in_channels * self.kernel_size[0] * self.kernel_size[1]
+                       * self.kernel_size[2]) ** 0.5
+        self.bias = self.add_weight(name="bias", shape=(self.filters,),
+                                    initializer=keras.initializers.RandomUniform(-bound, bound))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, kernel_size=self.kernel_size,
+                      strides=self.strides, use_bias=self.use_bias)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class SamePadConv3D(keras.layers.Layer):
+class SamePadConv3D(_SamePadConvBase):
     """3D convolution whose output is `input / stride` on every axis.
 
     Pads `kernel - stride` zeros per axis (extra one at the front) and then
@@ -91,15 +119,6 @@ class SamePadConv3D(keras.layers.Layer):
     (1, 2, 4, 4, 8)
     """
 
-    def __init__(self, filters, kernel_size, strides=1, use_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _triple(kernel_size, "kernel_size")
-        self.strides = _triple(strides, "strides")
-        self.use_bias = use_bias
-        self._padding = [[0, 0]] + [list(p) for p in reference_padding(
-            self.kernel_size, self.strides)] + [[0, 0]]
-
     def build(self, input_shape):
         in_channels = input_shape[-1]
         self.kernel = self.add_weight(
@@ -107,13 +126,7 @@ class SamePadConv3D(keras.layers.Layer):
             shape=self.kernel_size + (in_channels, self.filters),
             initializer=torch_default_initializer(),
         )
-        if self.use_bias:
-            bound = 1.0 / (in_channels * self.kernel_size[0] * self.kernel_size[1]
-                           * self.kernel_size[2]) ** 0.5
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,),
-                initializer=keras.initializers.RandomUniform(-bound, bound),
-            )
+        self._add_bias(in_channels)
 
     def call(self, x):
         x = ops.pad(x, self._padding)
@@ -137,12 +150,6 @@ class SamePadConv3D(keras.layers.Layer):
         spatial = [None if d is None else d // s
                    for d, s in zip(input_shape[1:4], self.strides)]
         return (input_shape[0], *spatial, self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size,
-                      strides=self.strides, use_bias=self.use_bias)
-        return config
 
 
 def subpixel_kernel(kernel, strides):
@@ -200,7 +207,7 @@ def depth_to_space(z, strides, size, filters):
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
-class SamePadConv3DTranspose(keras.layers.Layer):
+class SamePadConv3DTranspose(_SamePadConvBase):
     """3D transposed convolution whose output is `input * stride` per axis.
 
     Reproduces the reference's `SamePadConvTranspose3d`: the input is zero-padded
@@ -221,15 +228,6 @@ class SamePadConv3DTranspose(keras.layers.Layer):
     (1, 4, 16, 16, 3)
     """
 
-    def __init__(self, filters, kernel_size, strides=1, use_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _triple(kernel_size, "kernel_size")
-        self.strides = _triple(strides, "strides")
-        self.use_bias = use_bias
-        self._padding = [[0, 0]] + [list(p) for p in reference_padding(
-            self.kernel_size, self.strides)] + [[0, 0]]
-
     def build(self, input_shape):
         in_channels = input_shape[-1]
         self.kernel = self.add_weight(
@@ -238,13 +236,7 @@ class SamePadConv3DTranspose(keras.layers.Layer):
             initializer=keras.initializers.VarianceScaling(
                 scale=1.0 / 3.0, mode="fan_in", distribution="uniform"),
         )
-        if self.use_bias:
-            bound = 1.0 / (self.filters * self.kernel_size[0] * self.kernel_size[1]
-                           * self.kernel_size[2]) ** 0.5
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,),
-                initializer=keras.initializers.RandomUniform(-bound, bound),
-            )
+        self._add_bias(self.filters)
 
     def call(self, x):
         size = x.shape[1:4]
@@ -271,8 +263,3 @@ class SamePadConv3DTranspose(keras.layers.Layer):
                    for d, s in zip(input_shape[1:4], self.strides)]
         return (input_shape[0], *spatial, self.filters)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size,
-                      strides=self.strides, use_bias=self.use_bias)
-        return config

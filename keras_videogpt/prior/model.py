@@ -22,6 +22,14 @@ LN2 = math.log(2.0)
 RENAMED_CONFIG_KEYS = {"heads": "num_heads", "layers": "num_layers"}
 
 
+def code_nats(logits, codes):
+    """Negative log-likelihood in nats of each code under `logits`: `[..., n_codes]` -> `[...]`.
+
+    The prior's loss is its mean; `BitsPerDimStats` breaks it down by latent step.
+    """
+    return keras.losses.sparse_categorical_crossentropy(codes, logits, from_logits=True)
+
+
 def unpack_prior_batch(data):
     """`{"codes", "cond_frames"?, "label"?}` from a dict, a tuple `(codes, ...)` or codes."""
     if isinstance(data, dict):
@@ -399,8 +407,7 @@ class VideoGPT(keras.Model):
 
     # ----------------------------------------------------------- training
     def compute_prior_loss(self, logits, codes):
-        ce = keras.losses.sparse_categorical_crossentropy(codes, logits, from_logits=True)
-        return ops.mean(ce)
+        return ops.mean(code_nats(logits, codes))
 
     @property
     def metrics(self):

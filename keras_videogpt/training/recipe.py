@@ -56,8 +56,7 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=64, fv
                         warmup_steps=stage.get("warmup_steps", 0))
             times[stage_name] = time.time() - start
     if times:
-        runs.write_json(os.path.join(workdir, "stage_seconds.json"),
-                          {k: round(v, 1) for k, v in times.items()})
+        runs.add_seconds(os.path.join(workdir, "stage_seconds.json"), times)
     scores = None
     if "score" in stages:
 

@@ -221,6 +221,20 @@ def write_json(path, values):
     return current
 
 
+def add_seconds(path, seconds):
+    """Add each stage's `seconds` to those already in the JSON file at `path`.
+
+    A stage that was stopped and resumed then reports its whole wall time, not
+    only that of its last session. Returns the totals.
+    """
+    current = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            current = json.load(f)
+    totals = {k: round(current.get(k, 0.0) + v, 1) for k, v in seconds.items()}
+    return write_json(path, totals)
+
+
 def check_report_path(path):
     """Fails before any work when `path` cannot take a JSON report (a folder, a non-JSON file)."""
     if os.path.isdir(path):

@@ -1,0 +1,39 @@
+"""The benchmark scripts start and parse their flags (they are run by hand, never by CI)."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+SCRIPTS = sorted(p for p in glob.glob(os.path.join(BENCH, "*.py"))
+                 if os.path.basename(p) != "common.py")
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, os.path.join(BENCH, script), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_there_is_a_benchmark_per_stage():
+    names = {os.path.basename(p) for p in SCRIPTS}
+    assert {"vqvae.py", "prior.py", "fvd.py", "compare.py", "export.py"} <= names
+
+
+@pytest.mark.parametrize("script", [os.path.basename(p) for p in SCRIPTS])
+def test_help(script):
+    out = run(script, "--help")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "usage:" in out.stdout
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("compare.py", ["--rounds=0"], "--rounds must be at least 1"),
+    ("scale.py", ["--presets=huge"], "unknown preset 'huge'"),
+    ("scale.py", ["--variants=fp8"], "unknown variant 'fp8'"),
+])
+def test_bad_flags_are_named(script, args, message):
+    out = run(script, *args)
+    assert out.returncode == 2 and message in out.stderr
