@@ -261,7 +261,7 @@ def recipe_moving_mnist():
                    learning_rate=1e-3),
         prior=dict(preset="moving_mnist", batch_size=8, epochs=32, steps_per_epoch=100,
                    learning_rate=1e-3),
-        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=8, epochs=28,
+        prior_frame_cond=dict(preset="moving_mnist_frame_cond", batch_size=8, epochs=20,
                               steps_per_epoch=100, learning_rate=5e-4, init_from="prior",
                               warmup_steps=100))
 
