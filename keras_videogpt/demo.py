@@ -3,7 +3,7 @@
 `make demo` runs it (`python -m train.demo --workdir=runs/demo`, or
 `videogpt-demo` after `pip install`).
 
-Part 1, pretrained (a minute): the `moving_mnist` presets load the weights
+Part 1, pretrained (about a minute): the `moving_mnist` presets load the weights
 that ship with the package (`keras_videogpt/weights/MODEL_CARD.md` says how
 they were trained) and
 1. reconstruct held-out clips (`pretrained_reconstructions.gif`: originals
@@ -32,8 +32,8 @@ sampling times, the FVD report and the served draw's timings, under
 `pretrained` and `scratch`. The draws are the first videos of fixed seeds.
 
 Every training stage resumes from its last epoch when the command is run
-again after a stop. About 8 minutes on 2 CPU cores (9:03 for `make demo`
-on 2026-11-29, its pip step included); `--quick` runs a few steps of each
+again after a stop. About 8.5 minutes on 2 CPU cores (8:32 for `make demo`
+after the install on 2026-11-30); `--quick` runs a few steps of each
 stage to check the wiring.
 """
 

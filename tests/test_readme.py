@@ -41,7 +41,7 @@ def test_use_it_example_trains_and_samples():
     assert out["video_uint8"].dtype == np.uint8 and out["video_uint8"].shape == (4, 16, 64, 64, 3)
     # The shipped weights drew their videos.
     drawn = scope["drawn"]
-    assert drawn["video_uint8"].shape == (4, 16, 64, 64, 3) and drawn["codes"].shape == (4, 4, 16, 16)
+    assert drawn["video_uint8"].shape == (4, 16, 64, 64, 3) and drawn["codes"].shape == (4, 8, 16, 16)
 
 
 def test_readme_stays_short_and_links_what_exists():
