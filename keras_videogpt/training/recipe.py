@@ -98,12 +98,8 @@ def export_weights(name, config, workdir, export_dir, scores):
     """Writes the recipe's three models as float16 weights files with the run in their headers."""
     os.makedirs(export_dir, exist_ok=True)
     vqvae = checkpoints.load_vqvae(os.path.join(workdir, "vqvae", "vqvae.keras"))
-    stage_seconds = {}
-    path = os.path.join(workdir, "stage_seconds.json")
-    if os.path.exists(path):
-        stage_seconds = json.load(open(path))
     meta = dict(recipe=name, recipe_config=config, scores=scores, commit=_commit(),
-                stage_seconds=stage_seconds)
+                stage_seconds=runs.read_json(os.path.join(workdir, "stage_seconds.json")))
     written = {}
     for stage in ("vqvae", "prior", "prior_frame_cond"):
         # The file name its preset ships under, or `<recipe>_<stage>.npz`.

@@ -209,16 +209,23 @@ def fit_callbacks(workdir, checkpoint_name, strategy=None, validation=False, vid
     return callbacks
 
 
+def read_json(path):
+    """The JSON object in the file at `path`, or `{}` if there is no such file."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _dump_json(path, values):
+    with open(path, "w") as f:
+        json.dump(values, f, indent=2, default=lambda v: np.asarray(v).tolist())
+    return values
+
+
 def write_json(path, values):
     """Merge `values` into the JSON file at `path` (created if needed)."""
-    current = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            current = json.load(f)
-    current.update(values)
-    with open(path, "w") as f:
-        json.dump(current, f, indent=2, default=lambda v: np.asarray(v).tolist())
-    return current
+    return _dump_json(path, {**read_json(path), **values})
 
 
 def add_seconds(path, seconds):
@@ -227,12 +234,9 @@ def add_seconds(path, seconds):
     A stage that was stopped and resumed then reports its whole wall time, not
     only that of its last session. Returns the totals.
     """
-    current = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            current = json.load(f)
-    totals = {k: round(current.get(k, 0.0) + v, 1) for k, v in seconds.items()}
-    return write_json(path, totals)
+    current = read_json(path)
+    return _dump_json(path, {**current, **{k: round(current.get(k, 0.0) + v, 1)
+                                           for k, v in seconds.items()}})
 
 
 def check_report_path(path):
