@@ -33,6 +33,9 @@ def test_help(script):
     ("compare.py", ["--rounds=0"], "--rounds must be at least 1"),
     ("scale.py", ["--presets=huge"], "unknown preset 'huge'"),
     ("scale.py", ["--variants=fp8"], "unknown variant 'fp8'"),
+    ("quantizers.py", ["--clips=0"], "must be >= 1"),
+    ("quantizers.py", ["--preset=bair"], "invalid choice: 'bair'"),
+    ("temporal_padding.py", ["--steps=0"], "must be >= 1"),
 ])
 def test_bad_flags_are_named(script, args, message):
     out = run(script, *args)

@@ -74,3 +74,50 @@ def test_conv_config_round_trip():
     clone = SamePadConv3D.from_config(conv.get_config())
     assert (clone.filters, clone.kernel_size, clone.strides, clone.use_bias) == (
         5, (4, 4, 4), (1, 2, 2), False)
+
+
+def _edge_pad_time(x, pads):
+    """numpy: edge padding along T (axis 0), zeros along H and W."""
+    x = np.pad(x, [pads[0]] + [(0, 0)] * 3, mode="edge")
+    return np.pad(x, [(0, 0)] + pads[1:] + [(0, 0)])
+
+
+@pytest.mark.parametrize("kernel,strides", [(4, (2, 2, 2)), (3, (1, 1, 1)), (4, (1, 2, 2))])
+def test_replicate_padding_repeats_edge_frames(rng, kernel, strides):
+    x = rng.normal(size=(1, 4, 6, 6, 2)).astype("float32")
+    conv = SamePadConv3D(3, kernel, strides=strides, temporal_padding="replicate")
+    y = conv(x).numpy()[0]
+    pads = reference_padding(conv.kernel_size, strides)
+    expected = naive_conv3d(_edge_pad_time(x[0], pads), conv.kernel.numpy(), conv.bias.numpy(),
+                            strides)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("strides", [(2, 2, 2), (1, 2, 2)])
+def test_replicate_padding_in_the_transposed_conv(rng, strides):
+    x = rng.normal(size=(1, 2, 3, 3, 2)).astype("float32")
+    up = SamePadConv3DTranspose(3, 4, strides=strides, temporal_padding="replicate")
+    y = up(x).numpy()[0]
+    pads = reference_padding((4, 4, 4), strides)
+    expected = naive_conv_transpose3d(_edge_pad_time(x[0], pads), up.kernel.numpy(),
+                                      up.bias.numpy(), strides, (3, 3, 3))
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_replicate_padding_keeps_a_still_clip_still(rng):
+    # Every frame equal: with replicate padding each output step sees the same input.
+    frame = rng.normal(size=(1, 1, 6, 6, 2)).astype("float32")
+    x = np.repeat(frame, 8, axis=1)
+    for padding, still in (("replicate", True), ("zeros", False)):
+        y = SamePadConv3D(3, 4, strides=(2, 1, 1), temporal_padding=padding)(x).numpy()
+        assert np.allclose(y, y[:, :1], atol=1e-5) == still
+
+
+def test_unknown_temporal_padding_is_named():
+    with pytest.raises(ValueError, match="Unknown temporal_padding 'reflect'"):
+        SamePadConv3D(3, 3, temporal_padding="reflect")
+
+
+def test_temporal_padding_survives_config():
+    conv = SamePadConv3DTranspose(5, 4, strides=2, temporal_padding="replicate")
+    assert SamePadConv3DTranspose.from_config(conv.get_config()).temporal_padding == "replicate"

@@ -161,3 +161,24 @@ def test_xla_islands_compute_what_plain_tf_computes(clips):
         assert np.linalg.norm(ga - gb) <= 1e-3 * np.linalg.norm(gb) + 1e-4
     for ma, mb in zip(a[2], b[2]):
         np.testing.assert_allclose(ma, mb, atol=1e-6)
+
+
+def test_replicate_padding_encodes_a_still_clip_alike_at_every_step(clips, tmp_path):
+    still = np.repeat(clips[:2, :1], 4, axis=1)
+    z = {}
+    for padding in ("zeros", "replicate"):
+        keras.utils.set_random_seed(0)
+        model = VQVAE(**TINY_VQVAE, temporal_padding=padding)
+        z[padding] = model.pre_vq_conv(model.encoder(still, training=False)).numpy()
+    # Zeros make the first and last steps differ from each other; replicate keeps them equal.
+    assert not np.allclose(z["zeros"][:, 0], z["zeros"][:, 1], atol=1e-4)
+    np.testing.assert_allclose(z["replicate"][:, 0], z["replicate"][:, 1], atol=1e-4)
+    model.save(tmp_path / "replicate.keras")
+    loaded = keras.models.load_model(tmp_path / "replicate.keras")
+    assert loaded.temporal_padding == "replicate"
+    np.testing.assert_allclose(loaded(clips[:2]).numpy(), model(clips[:2]).numpy(), atol=1e-6)
+
+
+def test_unknown_temporal_padding_is_named_by_the_vqvae():
+    with pytest.raises(ValueError, match="Unknown temporal_padding 'edge'"):
+        VQVAE(**TINY_VQVAE, temporal_padding="edge")

@@ -71,17 +71,53 @@ def kernel_to_depth(kernel, block):
     return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
 
-class _SamePadConvBase(keras.layers.Layer):
-    """What the reference's padded conv and transposed conv share: arguments, padding, bias."""
+TEMPORAL_PADDINGS = ("zeros", "replicate")
 
-    def __init__(self, filters, kernel_size, strides=1, use_bias=True, **kwargs):
+
+def check_temporal_padding(value):
+    """`value` if it names a temporal padding, else a ValueError listing them."""
+    if value not in TEMPORAL_PADDINGS:
+        raise ValueError(f"Unknown temporal_padding {value!r}; choose "
+                         f"{' or '.join(map(repr, TEMPORAL_PADDINGS))}.")
+    return value
+
+
+def replicate_time(x, front, back):
+    """`[B, T, ...]` with its first frame repeated `front` times before it and its last
+    `back` times after it (edge padding along T, which `ops.pad` lacks on TF)."""
+    parts = [ops.repeat(x[:, :1], front, axis=1)] if front else []
+    parts.append(x)
+    if back:
+        parts.append(ops.repeat(x[:, -1:], back, axis=1))
+    return ops.concatenate(parts, axis=1) if len(parts) > 1 else x
+
+
+class _SamePadConvBase(keras.layers.Layer):
+    """What the reference's padded conv and transposed conv share: arguments, padding, bias.
+
+    `temporal_padding="zeros"` pads time with zeros, as the reference does;
+    `"replicate"` repeats the first and last frames instead (as TATS does), so
+    that a clip's first and last steps look like its middle ones to the conv
+    (H and W are zero-padded either way).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, use_bias=True,
+                 temporal_padding="zeros", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = _triple(kernel_size, "kernel_size")
         self.strides = _triple(strides, "strides")
         self.use_bias = use_bias
+        self.temporal_padding = check_temporal_padding(temporal_padding)
         self._padding = [[0, 0]] + [list(p) for p in reference_padding(
             self.kernel_size, self.strides)] + [[0, 0]]
+
+    def _pad(self, x):
+        if self.temporal_padding == "zeros":
+            return ops.pad(x, self._padding)
+        front, back = self._padding[1]
+        spatial = [[0, 0], [0, 0]] + self._padding[2:]
+        return replicate_time(ops.pad(x, spatial), front, back)
 
     def _add_bias(self, fan_in_channels):
         """PyTorch's default bias: uniform in +-1/sqrt(fan-in), fan-in over the kernel's taps."""
@@ -95,7 +131,8 @@ class _SamePadConvBase(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size,
-                      strides=self.strides, use_bias=self.use_bias)
+                      strides=self.strides, use_bias=self.use_bias,
+                      temporal_padding=self.temporal_padding)
         return config
 
 
@@ -112,6 +149,7 @@ class SamePadConv3D(_SamePadConvBase):
         kernel_size: int or 3 ints.
         strides: int or 3 ints.
         use_bias: whether to add a bias.
+        temporal_padding: `"zeros"` (the reference's) or `"replicate"`.
 
     Example:
     >>> conv = SamePadConv3D(8, 4, strides=2)
@@ -129,7 +167,7 @@ class SamePadConv3D(_SamePadConvBase):
         self._add_bias(in_channels)
 
     def call(self, x):
-        x = ops.pad(x, self._padding)
+        x = self._pad(x)
         if self._as_stride_one(x.shape):
             y = ops.conv(space_to_depth(x, self.strides),
                          kernel_to_depth(self.kernel, self.strides), padding="valid")
@@ -221,6 +259,7 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         kernel_size: int or 3 ints.
         strides: int or 3 ints.
         use_bias: whether to add a bias.
+        temporal_padding: `"zeros"` (the reference's) or `"replicate"`.
 
     Example:
     >>> up = SamePadConv3DTranspose(3, 4, strides=(1, 2, 2))
@@ -240,7 +279,7 @@ class SamePadConv3DTranspose(_SamePadConvBase):
 
     def call(self, x):
         size = x.shape[1:4]
-        x = ops.pad(x, self._padding)
+        x = self._pad(x)
         if self._as_subpixel(size):
             # Only the kept outputs, as stride-1 convs (whose CPU gradients are fast).
             z = ops.conv(x, subpixel_kernel(self.kernel, self.strides), padding="valid")

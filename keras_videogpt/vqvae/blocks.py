@@ -73,14 +73,18 @@ class AttentionResidualBlock(keras.layers.Layer):
     Args:
         channels: C.
         synchronized_bn: synchronise BatchNorm statistics across replicas.
+        temporal_padding: the kernel-3 conv's padding in time, `"zeros"` (the
+            reference's) or `"replicate"` (see `SamePadConv3D`).
     """
 
-    def __init__(self, channels, synchronized_bn=False, **kwargs):
+    def __init__(self, channels, synchronized_bn=False, temporal_padding="zeros", **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.synchronized_bn = synchronized_bn
+        self.temporal_padding = temporal_padding
         self.norm1 = batch_norm(synchronized_bn, "norm1")
-        self.conv1 = SamePadConv3D(self.channels // 2, 3, use_bias=False, name="conv1")
+        self.conv1 = SamePadConv3D(self.channels // 2, 3, use_bias=False, name="conv1",
+                                   temporal_padding=temporal_padding)
         self.norm2 = batch_norm(synchronized_bn, "norm2")
         self.conv2 = SamePadConv3D(self.channels, 1, use_bias=False, name="conv2")
         self.norm3 = batch_norm(synchronized_bn, "norm3")
@@ -103,15 +107,18 @@ class AttentionResidualBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(channels=self.channels, synchronized_bn=self.synchronized_bn)
+        config.update(channels=self.channels, synchronized_bn=self.synchronized_bn,
+                      temporal_padding=self.temporal_padding)
         return config
 
 
 class _ResidualStack(keras.layers.Layer):
     """`n` attention residual blocks, then BatchNorm and ReLU."""
-    def __init__(self, channels, n_res_layers, synchronized_bn=False, **kwargs):
+    def __init__(self, channels, n_res_layers, synchronized_bn=False, temporal_padding="zeros",
+                 **kwargs):
         super().__init__(**kwargs)
-        self.blocks = [AttentionResidualBlock(channels, synchronized_bn, name=f"block_{i}")
+        self.blocks = [AttentionResidualBlock(channels, synchronized_bn, temporal_padding,
+                                              name=f"block_{i}")
                        for i in range(n_res_layers)]
         self.norm = batch_norm(synchronized_bn, "norm")
 
@@ -135,19 +142,25 @@ class Encoder(keras.layers.Layer):
         n_res_layers: number of attention residual blocks.
         downsample: T, H, W downsampling factors (powers of 2).
         synchronized_bn: synchronise BatchNorm across replicas.
+        temporal_padding: the convs' padding in time, `"zeros"` (the
+            reference's) or `"replicate"` (see `SamePadConv3D`).
     """
 
-    def __init__(self, n_hiddens, n_res_layers, downsample, synchronized_bn=False, **kwargs):
+    def __init__(self, n_hiddens, n_res_layers, downsample, synchronized_bn=False,
+                 temporal_padding="zeros", **kwargs):
         super().__init__(**kwargs)
         self.n_hiddens = int(n_hiddens)
         self.n_res_layers = int(n_res_layers)
         self.downsample = tuple(int(d) for d in downsample)
         self.synchronized_bn = synchronized_bn
-        self.convs = [SamePadConv3D(self.n_hiddens, 4, strides=s, name=f"conv_{i}")
+        self.temporal_padding = temporal_padding
+        self.convs = [SamePadConv3D(self.n_hiddens, 4, strides=s, name=f"conv_{i}",
+                                    temporal_padding=temporal_padding)
                       for i, s in enumerate(stride_schedule(self.downsample))]
-        self.conv_last = SamePadConv3D(self.n_hiddens, 3, name="conv_last")
-        self.res_stack = _ResidualStack(self.n_hiddens, self.n_res_layers,
-                                        synchronized_bn, name="res_stack")
+        self.conv_last = SamePadConv3D(self.n_hiddens, 3, name="conv_last",
+                                       temporal_padding=temporal_padding)
+        self.res_stack = _ResidualStack(self.n_hiddens, self.n_res_layers, synchronized_bn,
+                                        temporal_padding, name="res_stack")
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -164,7 +177,8 @@ class Encoder(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(n_hiddens=self.n_hiddens, n_res_layers=self.n_res_layers,
-                      downsample=self.downsample, synchronized_bn=self.synchronized_bn)
+                      downsample=self.downsample, synchronized_bn=self.synchronized_bn,
+                      temporal_padding=self.temporal_padding)
         return config
 
 
@@ -178,22 +192,26 @@ class Decoder(keras.layers.Layer):
         upsample: T, H, W upsampling factors (powers of 2).
         out_channels: channels of the output video.
         synchronized_bn: synchronise BatchNorm across replicas.
+        temporal_padding: the convs' padding in time, `"zeros"` (the
+            reference's) or `"replicate"` (see `SamePadConv3D`).
     """
 
     def __init__(self, n_hiddens, n_res_layers, upsample, out_channels=3,
-                 synchronized_bn=False, **kwargs):
+                 synchronized_bn=False, temporal_padding="zeros", **kwargs):
         super().__init__(**kwargs)
         self.n_hiddens = int(n_hiddens)
         self.n_res_layers = int(n_res_layers)
         self.upsample = tuple(int(d) for d in upsample)
         self.out_channels = int(out_channels)
         self.synchronized_bn = synchronized_bn
-        self.res_stack = _ResidualStack(self.n_hiddens, self.n_res_layers,
-                                        synchronized_bn, name="res_stack")
+        self.temporal_padding = temporal_padding
+        self.res_stack = _ResidualStack(self.n_hiddens, self.n_res_layers, synchronized_bn,
+                                        temporal_padding, name="res_stack")
         steps = stride_schedule(self.upsample)
         self.convts = [
             SamePadConv3DTranspose(self.out_channels if i == len(steps) - 1 else self.n_hiddens,
-                                   4, strides=s, name=f"convt_{i}")
+                                   4, strides=s, name=f"convt_{i}",
+                                   temporal_padding=temporal_padding)
             for i, s in enumerate(steps)]
 
     def build(self, input_shape):
@@ -215,5 +233,6 @@ class Decoder(keras.layers.Layer):
         config = super().get_config()
         config.update(n_hiddens=self.n_hiddens, n_res_layers=self.n_res_layers,
                       upsample=self.upsample, out_channels=self.out_channels,
-                      synchronized_bn=self.synchronized_bn)
+                      synchronized_bn=self.synchronized_bn,
+                      temporal_padding=self.temporal_padding)
         return config

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_videogpt import distribute, presets, validation
-from keras_videogpt.layers.conv import SamePadConv3D
+from keras_videogpt.layers.conv import SamePadConv3D, check_temporal_padding
 from keras_videogpt.vqvae.blocks import Decoder, Encoder
 from keras_videogpt.vqvae.fsq import FiniteScalarQuantizer
 from keras_videogpt.vqvae.quantizer import VectorQuantizer
@@ -68,6 +68,13 @@ class VQVAE(keras.Model):
             no codebook to learn and no commitment loss. With `"fsq"`,
             `embedding_dim` and `n_codes` follow from `levels`.
         levels: FSQ's values per channel (default `(8, 5, 5, 5)`: 1000 codes).
+        temporal_padding: how the encoder's and decoder's convs pad time:
+            `"zeros"`, the reference's (and its checkpoints'), or
+            `"replicate"`, which repeats the first and last frames. With
+            zeros a clip's first and last latent steps get codes of their own:
+            a still clip's codes change from one latent step to the next there
+            and stay put in between. Replicate padding gives its first and last
+            steps the middle's codes, so the prior has fewer code changes to learn.
 
     Example:
     >>> vqvae = VQVAE.from_preset("tiny")
@@ -81,8 +88,9 @@ class VQVAE(keras.Model):
                  embedding_dim=256, n_codes=2048, downsample=(4, 4, 4), channels=3,
                  commitment_cost=0.25, data_variance=0.06, ema_decay=0.99,
                  synchronized_bn=False, seed=None, reference_rounding=False, quantizer="ema",
-                 levels=None, **kwargs):
+                 levels=None, temporal_padding="zeros", **kwargs):
         super().__init__(**kwargs)
+        self.temporal_padding = check_temporal_padding(temporal_padding)
         if quantizer not in ("ema", "fsq"):
             raise ValueError(f"Unknown quantizer {quantizer!r}; choose 'ema' or 'fsq'.")
         if levels is not None and quantizer != "fsq":
@@ -114,7 +122,7 @@ class VQVAE(keras.Model):
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}.")
 
         self.encoder = Encoder(self.n_hiddens, self.n_res_layers, self.downsample,
-                               self.synchronized_bn, name="encoder")
+                               self.synchronized_bn, self.temporal_padding, name="encoder")
         self.pre_vq_conv = SamePadConv3D(self.embedding_dim, 1, name="pre_vq_conv")
         if self.levels is not None:
             self.quantizer = FiniteScalarQuantizer(self.levels, name="quantizer")
@@ -125,7 +133,8 @@ class VQVAE(keras.Model):
                                              name="quantizer")
         self.post_vq_conv = SamePadConv3D(self.n_hiddens, 1, name="post_vq_conv")
         self.decoder = Decoder(self.n_hiddens, self.n_res_layers, self.downsample,
-                               self.channels, self.synchronized_bn, name="decoder")
+                               self.channels, self.synchronized_bn, self.temporal_padding,
+                               name="decoder")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("loss", "recon_loss", "commitment_loss", "perplexity", "codes_used")}
         self.build((None,) + self.video_shape)
@@ -346,5 +355,5 @@ class VQVAE(keras.Model):
             commitment_cost=self.commitment_cost, data_variance=self.data_variance,
             ema_decay=self.ema_decay, synchronized_bn=self.synchronized_bn, seed=self.seed,
             reference_rounding=self.reference_rounding, quantizer=self.quantizer_type,
-            levels=self.levels)
+            levels=self.levels, temporal_padding=self.temporal_padding)
         return config
