@@ -70,11 +70,11 @@ class VQVAE(keras.Model):
         levels: FSQ's values per channel (default `(8, 5, 5, 5)`: 1000 codes).
         temporal_padding: how the encoder's and decoder's convs pad time:
             `"zeros"`, the reference's (and its checkpoints'), or
-            `"replicate"`, which repeats the first and last frames. With
-            zeros a clip's first and last latent steps get codes of their own:
-            a still clip's codes change from one latent step to the next there
-            and stay put in between. Replicate padding gives its first and last
-            steps the middle's codes, so the prior has fewer code changes to learn.
+            `"replicate"`, which repeats the first and last frames (as TATS
+            does). With zeros a clip's first and last latent steps get codes
+            of their own: a still clip's codes change there and stay put in
+            between; with replicate they stay put everywhere. On Moving MNIST
+            this did not make the prior's samples better (docs/sampling.md).
 
     Example:
     >>> vqvae = VQVAE.from_preset("tiny")
