@@ -79,7 +79,8 @@ def prior_run(vqvae, args, held_out, classifier):
         len(codes), seed=args.seed).repeat().batch(8, drop_remainder=True)
     keras.utils.set_random_seed(args.seed)
     prior = VideoGPT.from_vqvae(vqvae, **presets.prior_config("moving_mnist"))
-    prior.compile(optimizer=prior.default_optimizer(args.prior_steps, 1e-3, 100))
+    prior.compile(optimizer=prior.default_optimizer(
+        args.prior_steps, 1e-3, min(100, args.prior_steps // 2)))
     began = time.perf_counter()
     prior.fit(data, epochs=1, steps_per_epoch=args.prior_steps, verbose=0)
     train_s = time.perf_counter() - began
