@@ -29,6 +29,7 @@ def agreement(codes):
 
 
 def run(padding, args, held_out, classifier):
+    """Trains the VQ-VAE with `padding`; returns its report, the model and the held-out codes."""
     import keras
 
     from keras_videogpt import VQVAE, presets
@@ -50,16 +51,18 @@ def run(padding, args, held_out, classifier):
     still = np.asarray(model.encode(np.repeat(held_out[:, :1], t, axis=1)))
     recon = np.clip(np.asarray(model.decode(codes)), -0.5, 0.5)
     per_frame = ((recon - held_out) ** 2).mean(axis=(0, 2, 3, 4)) / held_out.var()
-    return {"nmse": round(nmse(held_out, recon), 4),
-            "nmse_by_frame": [round(float(e), 3) for e in per_frame],
-            "digit_score_reconstructions": round(digit_score(recon, classifier)["score"], 3),
-            "codes_used": CodeUsageStats(model.n_codes).update(codes).result()["codes_used"],
-            "moving_same": agreement(codes), "still_same": agreement(still),
-            "train_s": round(train_s, 1), "model": model}
+    report = {"nmse": round(nmse(held_out, recon), 4),
+              "nmse_by_frame": [round(float(e), 3) for e in per_frame],
+              "digit_score_reconstructions": round(digit_score(recon, classifier)["score"], 3),
+              "codes_used": CodeUsageStats(model.n_codes).update(codes).result()["codes_used"],
+              "moving_same": agreement(codes), "still_same": agreement(still),
+              "train_s": round(train_s, 1)}
+    return report, model, codes
 
 
-def prior_run(vqvae, args, held_out, classifier):
-    """The moving_mnist prior preset trained on `vqvae`'s codes: bits/dim and samples."""
+def prior_run(vqvae, held_codes, args, classifier):
+    """The moving_mnist prior preset trained on `vqvae`'s codes: bits/dim on `held_codes`
+    (the held-out clips' codes) and the digit score of as many samples."""
     import keras
     import tensorflow as tf
 
@@ -84,10 +87,8 @@ def prior_run(vqvae, args, held_out, classifier):
     began = time.perf_counter()
     prior.fit(data, epochs=1, steps_per_epoch=args.prior_steps, verbose=0)
     train_s = time.perf_counter() - began
-    stats, held_codes = BitsPerDimStats(), np.asarray(vqvae.encode(held_out))
-    for i in range(0, len(held_codes), 16):
-        stats.update(prior, {"codes": held_codes[i:i + 16]})
-    samples = cached_sampler(prior, vqvae).sample(len(held_out), [args.seed, 0])
+    stats = BitsPerDimStats().update(prior, {"codes": held_codes})
+    samples = cached_sampler(prior, vqvae).sample(len(held_codes), [args.seed, 0])
     return {"steps": args.prior_steps, "bits_per_dim": round(stats.result(), 4),
             "bits_by_latent_step": [round(b, 3) for b in stats.by_latent_step()],
             "digit_score_samples": round(
@@ -124,10 +125,9 @@ def main():
               "held_out_clips": args.clips,
               "digit_score_real": round(digit_score(held_out, classifier)["score"], 3)}
     for padding in ("zeros", "replicate"):
-        result[padding] = run(padding, args, held_out, classifier)
-        model = result[padding].pop("model")
+        result[padding], model, codes = run(padding, args, held_out, classifier)
         if args.prior_steps:
-            result[padding]["prior"] = prior_run(model, args, held_out, classifier)
+            result[padding]["prior"] = prior_run(model, codes, args, classifier)
     result["peak_rss_mb"] = common.peak_rss_mb()
     common.emit(result)
 
