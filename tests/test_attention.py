@@ -176,13 +176,14 @@ def test_causal_attention_never_looks_ahead(rng, name):
         assert not np.allclose(out[pos], base[pos])
 
 
+@pytest.mark.parametrize("batch", [1, 2])  # batch 1 projects q, k, v as one matmul
 @pytest.mark.parametrize("name", list(PATTERNS))
-def test_cached_decode_matches_full_causal_pass(rng, name):
-    x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
+def test_cached_decode_matches_full_causal_pass(rng, name, batch):
+    x = rng.normal(size=(batch, 2, 3, 3, 8)).astype("float32")
     layer = GridAttention(2, causal=True, **PATTERNS[name])
-    full = layer(x).numpy().reshape(2, -1, 8)
-    cache = layer.empty_cache(2)
-    flat = x.reshape(2, -1, 8)
+    full = layer(x).numpy().reshape(batch, -1, 8)
+    cache = layer.empty_cache(batch)
+    flat = x.reshape(batch, -1, 8)
     for i in range(flat.shape[1]):
         y, cache = layer.decode_self(flat[:, i], cache, np.int32(i))
         np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
@@ -214,14 +215,15 @@ def test_segment_decode_matches_full_causal_pass(rng):
         layer.open_segment(cache, 12, 19)
 
 
-def test_cached_cross_decode_matches_full_pass(rng):
-    x = rng.normal(size=(2, 1, 2, 2, 8)).astype("float32")
-    cond = rng.normal(size=(2, 1, 3, 3, 4)).astype("float32")
+@pytest.mark.parametrize("batch", [1, 2])
+def test_cached_cross_decode_matches_full_pass(rng, batch):
+    x = rng.normal(size=(batch, 1, 2, 2, 8)).astype("float32")
+    cond = rng.normal(size=(batch, 1, 3, 3, 4)).astype("float32")
     layer = GridAttention(2)
-    full = layer(x, cond).numpy().reshape(2, -1, 8)
+    full = layer(x, cond).numpy().reshape(batch, -1, 8)
     k, v = layer.project_key_value(cond)
     for i in range(4):
-        np.testing.assert_allclose(layer.decode_cross(x.reshape(2, -1, 8)[:, i], k, v).numpy(),
+        np.testing.assert_allclose(layer.decode_cross(x.reshape(batch, -1, 8)[:, i], k, v).numpy(),
                                    full[:, i], atol=1e-5)
 
 

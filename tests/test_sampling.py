@@ -23,17 +23,18 @@ def conditions(extra, batch):
     return out
 
 
+@pytest.mark.parametrize("batch", [1, 3])  # batch 1 projects q, k, v as one matmul
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_cached_sampler_equals_naive_sampler(name):
+def test_cached_sampler_equals_naive_sampler(name, batch):
     extra = VARIANTS[name]
     prior = VideoGPT(**TINY_PRIOR, **extra)
     randomize_output(prior)
-    cond = conditions(extra, 3)
+    cond = conditions(extra, batch)
     controls = dict(seed=11, temperature=0.9, top_k=10, top_p=0.95)
-    fast = sampling.Sampler(prior).sample_codes(3, **controls, **cond).numpy()
-    slow = sampling.naive_sample_codes(prior, 3, **controls, **cond)
+    fast = sampling.Sampler(prior).sample_codes(batch, **controls, **cond).numpy()
+    slow = sampling.naive_sample_codes(prior, batch, **controls, **cond)
     np.testing.assert_array_equal(fast, slow)
-    assert fast.shape == (3, 2, 3, 4) and fast.dtype == np.int32
+    assert fast.shape == (batch, 2, 3, 4) and fast.dtype == np.int32
     assert len(np.unique(fast)) > 3  # not a degenerate draw
 
 
