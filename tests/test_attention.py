@@ -37,6 +37,14 @@ def test_full_attention_matches_numpy(rng):
     np.testing.assert_allclose(layer(x).numpy(), reference_full(layer, x, x, False), atol=1e-5)
 
 
+@pytest.mark.parametrize("grid", [(2, 3, 4), (1, 3, 3)], ids=["4_blocks", "one_block"])
+def test_causal_full_attention_matches_numpy(rng, grid):
+    """24 positions run in CAUSAL_BLOCKS query blocks, 9 (not divisible) as one masked pass."""
+    x = rng.normal(size=(2, *grid, 8)).astype("float32")
+    layer = GridAttention(2, causal=True)
+    np.testing.assert_allclose(layer(x).numpy(), reference_full(layer, x, x, True), atol=1e-5)
+
+
 def test_cross_attention_uses_value_width(rng):
     x = rng.normal(size=(2, 2, 3, 3, 8)).astype("float32")
     cond = rng.normal(size=(2, 1, 2, 2, 12)).astype("float32")
