@@ -3,8 +3,8 @@
 `sample(...)` is the entry point. The compiled sampler runs the whole loop
 over the `t * h * w` positions inside one `tf.function` (a `tf.while_loop`,
 compiled with XLA by default): each step feeds one position through the
-blocks, reading keys and values of earlier positions from static-shape
-`[B, heads, L, d]` caches that are updated in place. Conditioning (frame encoding, its
+blocks, reading keys and values of earlier positions from static-shape caches
+that are updated in place (`GridAttention.empty_cache` gives their layouts). Conditioning (frame encoding, its
 cross-attention keys and values, the class vector) is computed once.
 
 `naive_sample_codes` recomputes the full teacher-forced forward pass for

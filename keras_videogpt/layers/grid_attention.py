@@ -256,26 +256,34 @@ class GridAttention(keras.layers.Layer):
 
     # ---------------------------------------------------------------- decode
     def project_key_value(self, value):
-        """Keys and values of `value` as a decode cache, `[B, heads, L, d]` each."""
+        """Keys and values of `value` as a cross-attention cache, `[B, heads, d, M]` each
+        (positions last, as full attention's decode cache: see `empty_cache`)."""
         b = ops.shape(value)[0]
         flat = ops.reshape(value, (b, -1, value.shape[-1]))
-        k = ops.einsum("blc,cnd->bnld", flat, self.key_kernel)
-        v = ops.einsum("blc,cnd->bnld", flat, self.value_kernel)
+        k = ops.einsum("blc,cnd->bndl", flat, self.key_kernel)
+        v = ops.einsum("blc,cnd->bndl", flat, self.value_kernel)
         return k, v
 
     def empty_cache(self, batch_size, dtype="float32"):
-        """The zeroed decode cache for the whole grid: a tuple of `[B, heads, L, d]` tensors.
+        """The zeroed decode cache for the whole grid: a tuple of `[B, heads, ...]` tensors.
 
-        `(keys, values)` for full and sparse attention; causal axial attention
-        also keeps the queries and the row and frame values of completed rows
-        and frames. Positions run along the third axis, so that one decode
-        step reads the cache with a batched matrix-vector product (no
-        transposed copy) and writes its row in place with
-        `tensor_scatter_nd_update`.
+        Full attention keeps `(keys, values)` as `[B, heads, d, L]`, positions
+        last: a decode step reads every cached position, and the products
+        `keys^T q` and `values p` over rows of contiguous positions stream
+        memory about twice as fast on CPU as over `[L, d]` rows (the sampler
+        is bound by these reads; `bench/bandwidth.py`). A step writes its
+        column in place with `tensor_scatter_nd_update`.
+
+        Sparse attention keeps `(keys, values)` and causal axial attention
+        `(queries, keys, values, row values, frame values)` as `[B, heads, L, d]`,
+        positions third: their steps gather a few whole rows.
         """
         if self.pattern == "axial":
             raise ValueError("Non-causal axial attention cannot be decoded position by position.")
         length = int(np.prod(self.grid_shape))
+        if self.pattern == "full":
+            return (ops.zeros((batch_size, self.num_heads, self.key_dim, length), dtype),
+                    ops.zeros((batch_size, self.num_heads, self.value_dim, length), dtype))
         shape_k = (batch_size, self.num_heads, length, self.key_dim)
         shape_v = (batch_size, self.num_heads, length, self.value_dim)
         if self.pattern == "causal_axial":
@@ -286,8 +294,8 @@ class GridAttention(keras.layers.Layer):
         """The decode state for positions `begin` to `end - 1` (Python ints) of a full cache.
 
         Full attention then reads the keys before `begin` as one tensor, copied
-        here once for the whole segment, and the segment's own rows, which the
-        steps write: `(keys, values)` of the segment when `begin` is 0, else
+        here once for the whole segment, and the segment's own positions, which
+        the steps write: `(keys, values)` of the segment when `begin` is 0, else
         `(past keys, past values, keys, values)`. The cache past `end` is not
         read, and no step copies a slice (XLA copies a slice before a dot reads
         it). Other patterns read a few rows per step anyway: their state is the
@@ -300,14 +308,14 @@ class GridAttention(keras.layers.Layer):
             raise ValueError(f"A segment must satisfy 0 <= begin < end <= {length}; "
                              f"got [{begin}, {end}).")
         k, v = cache
-        rows = (k[:, :, begin:end], v[:, :, begin:end])
-        return rows if begin == 0 else (k[:, :, :begin], v[:, :, :begin]) + rows
+        rows = (k[..., begin:end], v[..., begin:end])
+        return rows if begin == 0 else (k[..., :begin], v[..., :begin]) + rows
 
     def close_segment(self, cache, state, begin, end):
         """The whole cache again, with the segment's rows from `state` (see `open_segment`)."""
         if self._segment_is_cache(begin, end):
             return state
-        return tuple(tf.concat([whole[:, :, :begin], rows, whole[:, :, end:]], axis=2)
+        return tuple(tf.concat([whole[..., :begin], rows, whole[..., end:]], axis=3)
                      for whole, rows in zip(cache, state[-2:]))
 
     def _segment_is_cache(self, begin, end):
@@ -322,25 +330,41 @@ class GridAttention(keras.layers.Layer):
         where = tf.stack([b, n, tf.fill(shape[:2], tf.cast(index, tf.int32))], -1)
         return tf.tensor_scatter_nd_update(cache, where, row)
 
+    @staticmethod
+    def _write_column(cache, index, column):
+        """`cache[..., index] = column` for `[B, heads, d, L]` caches, `column` `[B, heads, d]`."""
+        shape = tf.shape(column)
+        b, n, d = tf.meshgrid(tf.range(shape[0]), tf.range(shape[1]), tf.range(shape[2]),
+                              indexing="ij")
+        where = tf.stack([b, n, d, tf.fill(shape, tf.cast(index, tf.int32))], -1)
+        return tf.tensor_scatter_nd_update(cache, where, column)
+
     def _attend_cache(self, q, cache_k, cache_v, mask):
-        """Attention of one query per head `[B, heads, d]` over `[B, heads, M, d]` caches."""
+        """Attention of one query per head `[B, heads, d]` over `[B, heads, M, d]` caches
+        (sparse attention's gathered rows)."""
         probs = self._probs(tf.linalg.matvec(cache_k, q), mask)
         return tf.linalg.matvec(cache_v, probs, transpose_a=True)
 
+    def _attend_columns(self, q, cache_k, cache_v, mask):
+        """Attention of one query per head `[B, heads, d]` over `[B, heads, d, M]` caches."""
+        probs = self._probs(tf.linalg.matvec(cache_k, q, transpose_a=True), mask)
+        return tf.linalg.matvec(cache_v, probs)
+
     def _decode_full(self, q, k, v, state, index):
-        """Full attention at `index`, writing its row into the segment (see `open_segment`)."""
+        """Full attention at `index`, writing its column into the segment (see `open_segment`)."""
         past = state[:-2]
-        begin = int(past[0].shape[2]) if past else 0
+        begin = int(past[0].shape[3]) if past else 0
         local = index - begin
-        rows_k = self._write_row(state[-2], local, k)
-        rows_v = self._write_row(state[-1], local, v)
-        mask = ops.arange(int(rows_k.shape[2]), dtype="int32") <= local
+        rows_k = self._write_column(state[-2], local, k)
+        rows_v = self._write_column(state[-1], local, v)
+        mask = ops.arange(int(rows_k.shape[3]), dtype="int32") <= local
         if not past:
-            return self._attend_cache(q, rows_k, rows_v, mask), (rows_k, rows_v)
-        scores = tf.concat([tf.linalg.matvec(past[0], q), tf.linalg.matvec(rows_k, q)], axis=-1)
+            return self._attend_columns(q, rows_k, rows_v, mask), (rows_k, rows_v)
+        scores = tf.concat([tf.linalg.matvec(past[0], q, transpose_a=True),
+                            tf.linalg.matvec(rows_k, q, transpose_a=True)], axis=-1)
         probs = self._probs(scores, tf.concat([tf.ones((begin,), tf.bool), mask], axis=0))
-        out = (tf.linalg.matvec(past[1], probs[..., :begin], transpose_a=True)
-               + tf.linalg.matvec(rows_v, probs[..., begin:], transpose_a=True))
+        out = (tf.linalg.matvec(past[1], probs[..., :begin])
+               + tf.linalg.matvec(rows_v, probs[..., begin:]))
         return out, (past[0], past[1], rows_k, rows_v)
 
     def _decode_sparse(self, q, cache_k, cache_v, index):
@@ -406,9 +430,9 @@ class GridAttention(keras.layers.Layer):
         return y, cache
 
     def decode_cross(self, query, cache_k, cache_v):
-        """One cross-attention step against precomputed `[B, heads, M, d]` keys/values."""
+        """One cross-attention step against `[B, heads, d, M]` keys/values (`project_key_value`)."""
         q, = self._project(query, (self.query_kernel,))
-        out = self._attend_cache(q, cache_k, cache_v, None)
+        out = self._attend_columns(q, cache_k, cache_v, None)
         return ops.einsum("bnd,ndc->bc", out, self.output_kernel) + self.output_bias
 
     def get_config(self):
