@@ -121,3 +121,70 @@ def test_unknown_temporal_padding_is_named():
 def test_temporal_padding_survives_config():
     conv = SamePadConv3DTranspose(5, 4, strides=2, temporal_padding="replicate")
     assert SamePadConv3DTranspose.from_config(conv.get_config()).temporal_padding == "replicate"
+
+
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (2, 4, 4), (1, 3, 3), (3, 1, 1), (2, 2, 2)])
+def test_winograd_conv_matches_direct_loops(rng, kernel):
+    import tensorflow as tf
+
+    from keras_videogpt.layers.winograd import winograd_conv3d
+
+    x = rng.normal(size=(2, 5 + kernel[0], 3 + kernel[1], 5 + kernel[2], 3))
+    w = rng.normal(size=kernel + (3, 4)) / np.sqrt(np.prod(kernel) * 3)
+    y = winograd_conv3d(tf.constant(x, tf.float32), tf.constant(w, tf.float32)).numpy()
+    for b in range(2):
+        np.testing.assert_allclose(y[b], naive_conv3d(x[b], w, 0.0, (1, 1, 1)), atol=2e-5)
+
+
+def test_winograd_conv_gradients_match_the_direct_convs(rng):
+    import tensorflow as tf
+
+    from keras_videogpt.layers.winograd import winograd_conv3d
+
+    x = tf.constant(rng.normal(size=(2, 6, 6, 8, 5)), tf.float32)
+    w = tf.constant(rng.normal(size=(3, 3, 3, 5, 4)) * 0.2, tf.float32)
+    grads = []
+    for conv in (winograd_conv3d, lambda x, w: tf.nn.conv3d(x, w, [1] * 5, "VALID")):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            loss = tf.reduce_sum(tf.sin(conv(x, w)))
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, w])])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_winograd_needs_even_outputs_and_the_layer_falls_back(rng):
+    import tensorflow as tf
+
+    from keras_videogpt.layers import winograd
+
+    with pytest.raises(ValueError, match="even output size"):
+        winograd.winograd_conv3d(tf.zeros((1, 5, 6, 6, 2)), tf.zeros((3, 3, 3, 2, 2)))
+    assert not winograd.applies((1, 1, 1), (4, 4, 4))
+    x = rng.normal(size=(1, 3, 5, 6, 4)).astype("float32")  # T and H odd: the direct conv
+    conv = SamePadConv3D(3, 3)
+    plain = conv(x).numpy()
+    winograd.set_winograd(True)
+    try:
+        np.testing.assert_allclose(conv(x).numpy(), plain, atol=1e-6)
+        even = rng.normal(size=(1, 4, 6, 6, 4)).astype("float32")
+        forced = conv(even).numpy()
+    finally:
+        winograd.set_winograd(None)
+    np.testing.assert_allclose(forced, conv(even).numpy(), atol=1e-5)
+    assert not np.allclose(forced, 0)
+
+
+def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():
+    from keras_videogpt.layers import winograd
+
+    assert winograd.wanted((3, 3, 3, 240, 120), (4, 32, 32))      # a bair residual conv
+    assert not winograd.wanted((3, 3, 3, 64, 32), (4, 16, 16))    # narrower: slower this way
+    assert not winograd.wanted((3, 3, 3, 240, 240), (4, 31, 32))  # an odd output
+    winograd.set_winograd(False)
+    try:
+        assert not winograd.wanted((3, 3, 3, 240, 120), (4, 32, 32))
+    finally:
+        winograd.set_winograd(None)
+    with pytest.raises(ValueError, match="None, True or False"):
+        winograd.set_winograd("yes")

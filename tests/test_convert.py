@@ -123,3 +123,26 @@ def test_mismatched_config_is_named(reference):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         convert.vqvae_from_reference(tmp_path / "nope.npz")
+
+
+def test_winograd_convs_reproduce_the_reference(reference):
+    """With every stride-1 conv as Winograd's (`set_winograd(True)`; by default only convs of
+    96 channels or more on a CPU use it), the fixture's encoder output, z and decoded codes
+    still match the reference."""
+    from keras_videogpt.layers import winograd
+
+    data, _ = reference
+    winograd.set_winograd(True)
+    try:
+        model = convert.vqvae_from_reference(fixture_path("reference", "vqvae_tiny.npz"),
+                                             downsample=(4, 4, 4), sequence_length=16,
+                                             resolution=64)
+        x = channels_last(data["input"])
+        np.testing.assert_allclose(model.encoder(x, training=False).numpy(),
+                                   channels_last(data["encoder_out"]), atol=1e-4)
+        out = model.forward(x, training=False)
+        np.testing.assert_allclose(out["z"].numpy(), channels_last(data["z"]), atol=1e-4)
+        recon = model.decode(data["codes"].astype("int32")).numpy()
+        np.testing.assert_allclose(recon, channels_last(data["decode_of_codes"]), atol=1e-4)
+    finally:
+        winograd.set_winograd(None)

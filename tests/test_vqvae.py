@@ -163,6 +163,36 @@ def test_xla_islands_compute_what_plain_tf_computes(clips):
         np.testing.assert_allclose(ma, mb, atol=1e-6)
 
 
+def test_winograd_convs_train_as_the_direct_convs_do(clips):
+    """Forced on (`set_winograd(True)`), the stride-1 convs run as Winograd XLA islands; the
+    forward pass and the gradients of a train step match TF's direct convs'."""
+    from keras_videogpt.layers import winograd
+
+    def run(enabled):
+        winograd.set_winograd(enabled)
+        try:
+            keras.utils.set_random_seed(0)
+            vqvae = VQVAE(**TINY_VQVAE)
+            vqvae(clips[:1])
+
+            @tf.function
+            def step(x):
+                with tf.GradientTape() as tape:
+                    out = vqvae.forward(x, training=True)
+                    loss = vqvae.compute_losses(out)[0]
+                return out["recon"], tape.gradient(loss, vqvae.trainable_variables)
+
+            recon, grads = step(clips)
+            return recon.numpy(), [g.numpy() for g in grads]
+        finally:
+            winograd.set_winograd(None)
+
+    (ra, ga), (rb, gb) = run(True), run(False)
+    np.testing.assert_allclose(ra, rb, atol=1e-5, rtol=1e-4)
+    for a, b in zip(ga, gb):
+        assert np.linalg.norm(a - b) <= 1e-3 * np.linalg.norm(b) + 1e-4
+
+
 def test_replicate_padding_encodes_a_still_clip_alike_at_every_step(clips, tmp_path):
     still = np.repeat(clips[:2, :1], 4, axis=1)
     z = {}

@@ -2,7 +2,11 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
+
+from keras_videogpt.layers import winograd
+from keras_videogpt.layers.xla_island import Island, islands_enabled
 
 
 def _triple(value, name):
@@ -142,7 +146,10 @@ class SamePadConv3D(_SamePadConvBase):
 
     Pads `kernel - stride` zeros per axis (extra one at the front) and then
     runs a VALID convolution, exactly as the reference does. Input and output
-    are channels-last, `[B, T, H, W, C]`.
+    are channels-last, `[B, T, H, W, C]`. Strided convs run as stride-1 convs
+    on blocks (`space_to_depth`); on a CPU, stride-1 convs of 96 channels or
+    more in and out run as Winograd convolutions in an XLA island
+    (`winograd.set_winograd` chooses).
 
     Args:
         filters: number of output channels.
@@ -157,6 +164,12 @@ class SamePadConv3D(_SamePadConvBase):
     (1, 2, 4, 4, 8)
     """
 
+    def __init__(self, filters, kernel_size, strides=1, use_bias=True,
+                 temporal_padding="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, use_bias=use_bias,
+                         temporal_padding=temporal_padding, **kwargs)
+        self._winograd = Island(winograd.winograd_conv3d)
+
     def build(self, input_shape):
         in_channels = input_shape[-1]
         self.kernel = self.add_weight(
@@ -169,13 +182,29 @@ class SamePadConv3D(_SamePadConvBase):
     def call(self, x):
         x = self._pad(x)
         if self._as_stride_one(x.shape):
-            y = ops.conv(space_to_depth(x, self.strides),
-                         kernel_to_depth(self.kernel, self.strides), padding="valid")
+            y = self._stride_one(space_to_depth(x, self.strides),
+                                 kernel_to_depth(self.kernel, self.strides))
+        elif all(s == 1 for s in self.strides):
+            y = self._stride_one(x, self.kernel)
         else:
             y = ops.conv(x, self.kernel, strides=self.strides, padding="valid")
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _stride_one(self, x, kernel):
+        """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
+        `winograd.set_winograd`; the same values to float32 rounding).
+
+        The transposed conv's phase form keeps TF's: with its `s^3 F` output
+        channels, Winograd's transformed outputs were larger than the work they
+        saved (the bair decoder's first one took 192 ms against 157).
+        """
+        out = [None if d is None else d - k + 1 for d, k in zip(x.shape[1:4], kernel.shape[:3])]
+        if (isinstance(x, tf.Tensor) and islands_enabled()
+                and winograd.wanted(tuple(kernel.shape), out)):
+            return self._winograd(x, tf.convert_to_tensor(kernel))
+        return ops.conv(x, kernel, padding="valid")
 
     def _as_stride_one(self, padded_shape):
         """Whether this strided conv can run as a stride-1 conv on blocks (see `space_to_depth`)."""

@@ -1,0 +1,170 @@
+"""Stride-1 3D convolution by Winograd's minimal filtering, F(2, r) along each axis.
+
+A VALID correlation of `r` taps that yields two outputs from `r + 1` inputs
+needs `r + 1` products instead of `2 r` once the inputs and the taps are
+transformed (Toom-Cook on the points of `POINTS` and infinity). Done along
+T, H and W, an output tile of 2x2x2 costs `(rT + 1)(rH + 1)(rW + 1)`
+products per channel pair instead of `8 rT rH rW`: 3.4x fewer for a kernel
+of 3, and the products over channels become `(rT + 1)(rH + 1)(rW + 1)`
+independent matrix products, one batched matmul.
+
+Axes with one tap are not transformed (an output "tile" of one). The
+transforms are many small slices and sums: TF runs them op by op far slower
+than its direct conv, so the VQ-VAE runs them as one XLA island
+(`SamePadConv3D`); on a 2-core CPU a kernel-3 conv of 240 channels then took
+about 0.6x the time of TF's direct conv (`bench/README.md`). Values agree
+with the direct conv to float32 rounding (the transforms' coefficients are
+0, +-1 and powers of 2 up to the kernel of 4).
+
+Example:
+>>> x = keras.ops.ones((1, 6, 10, 10, 4))
+>>> w = keras.ops.ones((3, 3, 3, 4, 8))
+>>> winograd_conv3d(x, w).shape
+TensorShape([1, 4, 8, 8, 8])
+"""
+
+import numpy as np
+import tensorflow as tf
+
+# Interpolation points, in the order they are taken: F(2, r) uses the first r
+# and infinity. Small magnitudes keep the transforms' rounding near the direct
+# conv's (a 3D kernel of (2, 4, 4) differs from float64 by about as much).
+POINTS = (0.0, 1.0, -1.0, 0.5, -2.0, 2.0, -0.5)
+OUTPUTS = 2  # outputs per tile along a transformed axis
+# Narrower convs ran slower this way on a 2-core CPU (64 channels: 0.5-0.8x of TF's direct
+# conv); from 96 channels in and out they ran 1.1-1.6x faster, forward and backward.
+MIN_CHANNELS = 96
+
+_POLICY = {"enabled": None}
+
+
+def set_winograd(enabled):
+    """Chooses how `SamePadConv3D` runs its stride-1 convolutions, for this process.
+
+    Args:
+        enabled: `None` (the default): Winograd where it pays, that is on a
+            machine with no GPU or TPU, for convs of at least `MIN_CHANNELS`
+            channels in and out, inside XLA islands (`xla_island`); `True`:
+            wherever it applies and islands run; `False`: never (TF's direct conv).
+    """
+    if enabled not in (None, True, False):
+        raise ValueError(f"enabled must be None, True or False; got {enabled!r}.")
+    _POLICY["enabled"] = enabled
+
+
+def _cpu_only():
+    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def wanted(kernel_shape, output_size):
+    """Whether a stride-1 conv of `kernel_shape` `[kT, kH, kW, C, F]` with `output_size`
+    should run as `winograd_conv3d`, by the policy of `set_winograd`."""
+    enabled = _POLICY["enabled"]
+    if enabled is False or not applies(tuple(kernel_shape[:3]), tuple(output_size)):
+        return False
+    if enabled:
+        return True
+    return min(int(kernel_shape[3]), int(kernel_shape[4])) >= MIN_CHANNELS and _cpu_only()
+
+
+def toom_cook(taps, outputs=OUTPUTS):
+    """Matrices `(AT [m, a], G [a, r], BT [a, a])` for the 1D correlation of `taps` taps.
+
+    `y = AT @ ((G @ g) * (BT @ d))` for a tile `d` of `a = m + r - 1` inputs
+    gives `y[i] = sum_j d[i + j] g[j]`, i < m. Built from Vandermonde matrices
+    on the first `a - 1` points and infinity, in float64.
+    """
+    size = outputs + taps - 1
+    if size - 1 > len(POINTS):
+        raise ValueError(f"F({outputs}, {taps}) needs {size - 1} points; {len(POINTS)} are set.")
+    points = POINTS[:size - 1]
+
+    def vandermonde(columns):
+        rows = [[p ** j for j in range(columns)] for p in points]
+        return np.array(rows + [[0.0] * (columns - 1) + [1.0]])
+
+    return vandermonde(outputs).T, vandermonde(taps), np.linalg.inv(vandermonde(size)).T
+
+
+def applies(kernel_size, output_size):
+    """Whether `winograd_conv3d` takes this conv: every axis with more than one tap has an
+    even number of outputs, and at least one axis has more than one tap."""
+    if any(k < 1 for k in kernel_size) or all(k == 1 for k in kernel_size):
+        return False
+    return all(k == 1 or (n is not None and n % OUTPUTS == 0)
+               for k, n in zip(kernel_size, output_size))
+
+
+def _combine(parts, coefficients):
+    """`sum_j coefficients[j] * parts[j]`, skipping zeros and multiplying by +-1 for free."""
+    total = None
+    for c, part in zip(coefficients, parts):
+        c = float(c)
+        if abs(c) < 1e-12:
+            continue
+        term = part if c == 1.0 else (-part if c == -1.0 else part * c)
+        total = term if total is None else total + term
+    return total
+
+
+def _transform_inputs(x, axis, bt, count):
+    """Tiles along `axis` (stride `OUTPUTS`, `count` of them), each transformed by `bt`:
+    a list of `a` tensors, the `a`-th transformed element of every tile."""
+    taps = []
+    for k in range(bt.shape[1]):
+        index = [slice(None)] * 5
+        index[axis] = slice(k, k + OUTPUTS * (count - 1) + 1, OUTPUTS)
+        taps.append(x[tuple(index)])
+    return [_combine(taps, row) for row in bt]
+
+
+def winograd_conv3d(x, kernel):
+    """VALID, stride-1 3D correlation of `[B, T, H, W, C]` by `[kT, kH, kW, C, F]`.
+
+    What `tf.nn.conv3d(x, kernel, [1] * 5, "VALID")` computes, with fewer
+    multiplications. Each axis with more than one tap needs an even number of
+    outputs (`applies`).
+
+    Returns:
+        `[B, T - kT + 1, H - kH + 1, W - kW + 1, F]`.
+    """
+    kernel_size = tuple(int(k) for k in kernel.shape[:3])
+    channels, filters = int(kernel.shape[3]), int(kernel.shape[4])
+    out = tuple(int(d) - k + 1 for d, k in zip(x.shape[1:4], kernel_size))
+    if not applies(kernel_size, out):
+        raise ValueError(f"winograd_conv3d needs an even output size on every axis with more "
+                         f"than one tap; kernel {kernel_size}, output {out}.")
+    axes = [k > 1 for k in kernel_size]
+    step = [OUTPUTS if t else 1 for t in axes]
+    tiles = [n // s for n, s in zip(out, step)]
+    mats = [toom_cook(k) if t else None for k, t in zip(kernel_size, axes)]
+
+    # Inputs: every tile's transformed elements, one tensor per (aT, aH, aW), row-major.
+    parts = [x]
+    for axis, m in enumerate(mats):
+        if m is not None:
+            parts = [t for p in parts for t in _transform_inputs(p, axis + 1, m[2], tiles[axis])]
+    sizes = [m[2].shape[0] if m is not None else 1 for m in mats]
+    v = tf.reshape(tf.stack(parts, 0), (len(parts), -1, channels))
+
+    # Kernel: G along each transformed axis.
+    g = [tf.constant(m[1], kernel.dtype) if m is not None else tf.ones((1, 1), kernel.dtype)
+         for m in mats]
+    u = tf.einsum("at,bh,cw,thwio->abcio", g[0], g[1], g[2], kernel)
+    products = tf.matmul(v, tf.reshape(u, (len(parts), channels, filters)))
+    products = tf.reshape(products, [len(parts), -1] + tiles + [filters])
+    parts = tf.unstack(products, axis=0)
+
+    # Outputs: AT along each transformed axis, in the order the parts were made.
+    for axis, m in enumerate(mats):
+        if m is None:
+            continue
+        inner = int(np.prod(sizes[axis + 1:]))
+        outer = len(parts) // (sizes[axis] * inner)
+        parts = [_combine([parts[(o * sizes[axis] + j) * inner + i] for j in range(sizes[axis])],
+                          row)
+                 for o in range(outer) for row in m[0] for i in range(inner)]
+    # parts: (rT, rH, rW) outputs of every tile, row-major; interleave them.
+    y = tf.reshape(tf.stack(parts, 0), step + [-1] + tiles + [filters])
+    y = tf.transpose(y, (3, 4, 0, 5, 1, 6, 2, 7))
+    return tf.reshape(y, [-1] + list(out) + [filters])
