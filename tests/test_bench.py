@@ -36,6 +36,7 @@ def test_help(script):
     ("quantizers.py", ["--clips=0"], "must be >= 1"),
     ("quantizers.py", ["--preset=bair"], "invalid choice: 'bair'"),
     ("temporal_padding.py", ["--steps=0"], "must be >= 1"),
+    ("convs.py", ["--convs=huge"], "unknown conv group 'huge'"),
 ])
 def test_bad_flags_are_named(script, args, message):
     out = run(script, *args)

@@ -1,0 +1,105 @@
+"""TF's direct conv against the Winograd conv, one VQ-VAE conv at a time: `python bench/convs.py`.
+
+For each conv shape (the bair and tiny VQ-VAEs' stride-1 convs, the strided
+ones as they run after `space_to_depth`, and widths in between), in one
+process: the median time of the forward pass and of forward plus backward
+(gradients of the input and the kernel), with `tf.nn.conv3d` in a TF graph
+and with `layers.winograd.winograd_conv3d` as one XLA island, as
+`SamePadConv3D` runs it; and the largest difference of each from a float64
+conv. `winograd_taken` says whether the default policy (`winograd.wanted`)
+picks Winograd for that shape on this machine. `--convs=bair` (or `tiny`,
+`widths`) picks a group. Prints one JSON document.
+"""
+
+import argparse
+
+import common
+import numpy as np
+import tensorflow as tf
+
+# name: (batch, padded input [T, H, W, C], kernel [kT, kH, kW, C, F])
+CONVS = {
+    "bair": {
+        "residual kernel 3, 240 -> 120": (1, (6, 34, 34, 240), (3, 3, 3, 240, 120)),
+        "conv_last kernel 3, 240 -> 240": (1, (6, 34, 34, 240), (3, 3, 3, 240, 240)),
+        "conv_1 as kernel (2, 4, 4), 480 -> 240": (1, (5, 35, 35, 480), (2, 4, 4, 480, 240)),
+        "conv_0 as kernel 2, 24 -> 240": (1, (9, 33, 33, 24), (2, 2, 2, 24, 240)),
+    },
+    "tiny": {
+        "residual kernel 3, 64 -> 32": (4, (6, 18, 18, 64), (3, 3, 3, 64, 32)),
+        "conv_last kernel 3, 64 -> 64": (4, (6, 18, 18, 64), (3, 3, 3, 64, 64)),
+        "conv_1 as kernel 2, 512 -> 64": (4, (5, 17, 17, 512), (2, 2, 2, 512, 64)),
+    },
+    "widths": {
+        "kernel 3, 96 -> 96": (1, (6, 34, 34, 96), (3, 3, 3, 96, 96)),
+        "kernel 3, 128 -> 128": (1, (6, 34, 34, 128), (3, 3, 3, 128, 128)),
+        "kernel 3, 192 -> 96": (1, (6, 34, 34, 192), (3, 3, 3, 192, 96)),
+    },
+}
+
+
+def direct(x, kernel):
+    return tf.nn.conv3d(x, kernel, [1] * 5, "VALID")
+
+
+def forward(conv):
+    return tf.function(lambda x, kernel: conv(x, kernel))
+
+
+def forward_backward(conv):
+    @tf.function
+    def step(x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = conv(x, kernel)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x, kernel])
+    return step
+
+
+def measure(batch, shape, kernel_shape, repeats):
+    from keras_videogpt.layers import winograd
+
+    rng = np.random.default_rng(0)
+    x64 = rng.normal(size=(batch,) + shape)
+    k64 = rng.normal(size=kernel_shape) / np.sqrt(np.prod(kernel_shape[:4]))
+    x, kernel = tf.constant(x64, tf.float32), tf.constant(k64, tf.float32)
+    exact = tf.nn.conv3d(x64, k64, [1] * 5, "VALID").numpy()
+    island = tf.function(winograd.winograd_conv3d, jit_compile=True, autograph=False)
+    out = tuple(d - k + 1 for d, k in zip(shape[:3], kernel_shape[:3]))
+    row = {"batch": batch, "winograd_taken": winograd.wanted(kernel_shape, out)}
+    for name, conv in (("direct", direct), ("winograd", island)):
+        fwd, both = forward(conv), forward_backward(conv)
+        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
+        row[f"{name}_forward_backward_ms"] = common.time_ms(
+            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
+        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+    row["forward_speedup"] = round(row["direct_forward_ms"] / row["winograd_forward_ms"], 2)
+    row["forward_backward_speedup"] = round(
+        row["direct_forward_backward_ms"] / row["winograd_forward_backward_ms"], 2)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--convs", default="bair,tiny,widths",
+                        help="comma-separated groups of " + ", ".join(CONVS))
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    groups = args.convs.split(",")
+    unknown = [g for g in groups if g not in CONVS]
+    if unknown:
+        parser.error(f"unknown conv group {unknown[0]!r}; choose from {', '.join(CONVS)}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1; got {args.repeats}")
+    result = {}
+    for group in groups:
+        for name, (batch, shape, kernel_shape) in CONVS[group].items():
+            result[f"{group}: {name}"] = measure(batch, shape, kernel_shape, args.repeats)
+            print(name, result[f"{group}: {name}"]["forward_speedup"], flush=True)
+    result["peak_rss_mb"] = common.peak_rss_mb()
+    common.emit(result)
+
+
+if __name__ == "__main__":
+    main()
