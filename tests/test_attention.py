@@ -197,6 +197,21 @@ def test_cached_decode_matches_full_causal_pass(rng, name, batch):
         np.testing.assert_allclose(y.numpy(), full[:, i], atol=1e-5)
 
 
+def test_decode_caches_keep_positions_where_their_steps_read_them():
+    """Full attention's cache (and cross-attention's keys and values) holds positions last,
+    `[B, heads, d, L]`, which a step streams fastest; the gathering patterns keep
+    `[B, heads, L, d]`."""
+    x = np.zeros((3, 2, 3, 4, 8), "float32")
+    full = GridAttention(2, causal=True)
+    full(x)
+    assert [tuple(c.shape) for c in full.empty_cache(3)] == [(3, 2, 4, 24)] * 2
+    assert [tuple(c.shape) for c in full.project_key_value(np.zeros((3, 5, 8), "float32"))] == [
+        (3, 2, 4, 5)] * 2
+    axial = GridAttention(2, attention_axes=(1, 2, 3), causal=True)
+    axial(x)
+    assert [tuple(c.shape) for c in axial.empty_cache(3)] == [(3, 2, 24, 4)] * 5
+
+
 def test_segment_decode_matches_full_causal_pass(rng):
     """Decoding segment by segment (each step reads the keys before its segment as one
     tensor, and its own rows) gives the outputs of one full causal pass, and the cache

@@ -308,15 +308,15 @@ class GridAttention(keras.layers.Layer):
             raise ValueError(f"A segment must satisfy 0 <= begin < end <= {length}; "
                              f"got [{begin}, {end}).")
         k, v = cache
-        rows = (k[..., begin:end], v[..., begin:end])
-        return rows if begin == 0 else (k[..., :begin], v[..., :begin]) + rows
+        segment = (k[..., begin:end], v[..., begin:end])
+        return segment if begin == 0 else (k[..., :begin], v[..., :begin]) + segment
 
     def close_segment(self, cache, state, begin, end):
-        """The whole cache again, with the segment's rows from `state` (see `open_segment`)."""
+        """The whole cache again, with the segment's positions from `state` (see `open_segment`)."""
         if self._segment_is_cache(begin, end):
             return state
-        return tuple(tf.concat([whole[..., :begin], rows, whole[..., end:]], axis=3)
-                     for whole, rows in zip(cache, state[-2:]))
+        return tuple(tf.concat([whole[..., :begin], written, whole[..., end:]], axis=3)
+                     for whole, written in zip(cache, state[-2:]))
 
     def _segment_is_cache(self, begin, end):
         """Whether a segment's decode state is the cache itself: other patterns, or all of it."""
@@ -355,17 +355,17 @@ class GridAttention(keras.layers.Layer):
         past = state[:-2]
         begin = int(past[0].shape[3]) if past else 0
         local = index - begin
-        rows_k = self._write_column(state[-2], local, k)
-        rows_v = self._write_column(state[-1], local, v)
-        mask = ops.arange(int(rows_k.shape[3]), dtype="int32") <= local
+        seg_k = self._write_column(state[-2], local, k)
+        seg_v = self._write_column(state[-1], local, v)
+        mask = ops.arange(int(seg_k.shape[3]), dtype="int32") <= local
         if not past:
-            return self._attend_columns(q, rows_k, rows_v, mask), (rows_k, rows_v)
+            return self._attend_columns(q, seg_k, seg_v, mask), (seg_k, seg_v)
         scores = tf.concat([tf.linalg.matvec(past[0], q, transpose_a=True),
-                            tf.linalg.matvec(rows_k, q, transpose_a=True)], axis=-1)
+                            tf.linalg.matvec(seg_k, q, transpose_a=True)], axis=-1)
         probs = self._probs(scores, tf.concat([tf.ones((begin,), tf.bool), mask], axis=0))
         out = (tf.linalg.matvec(past[1], probs[..., :begin])
-               + tf.linalg.matvec(rows_v, probs[..., begin:]))
-        return out, (past[0], past[1], rows_k, rows_v)
+               + tf.linalg.matvec(seg_v, probs[..., begin:]))
+        return out, (past[0], past[1], seg_k, seg_v)
 
     def _decode_sparse(self, q, cache_k, cache_v, index):
         """Reads only the key blocks that the query's block may see."""
