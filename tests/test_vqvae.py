@@ -124,6 +124,22 @@ def test_presets():
         VQVAE.from_preset("bair")
 
 
+def tiny_train_step(clips):
+    """A seeded tiny VQ-VAE, built, and a traced step giving its recon and loss gradients."""
+    keras.utils.set_random_seed(0)
+    vqvae = VQVAE(**TINY_VQVAE)
+    vqvae(clips[:1])
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            out = vqvae.forward(x, training=True)
+            loss = vqvae.compute_losses(out)[0]
+        return out["recon"], tape.gradient(loss, vqvae.trainable_variables)
+
+    return vqvae, step
+
+
 def test_xla_islands_compute_what_plain_tf_computes(clips):
     """The axial attention runs as an XLA cluster inside uncompiled graphs
     (`layers.xla_island`); forward pass, gradients and BatchNorm's moving averages match the
@@ -131,17 +147,7 @@ def test_xla_islands_compute_what_plain_tf_computes(clips):
     from keras_videogpt.layers.xla_island import no_islands
 
     def run(islands):
-        keras.utils.set_random_seed(0)
-        vqvae = VQVAE(**TINY_VQVAE)
-        vqvae(clips[:1])
-
-        @tf.function
-        def step(x):
-            with tf.GradientTape() as tape:
-                out = vqvae.forward(x, training=True)
-                loss = vqvae.compute_losses(out)[0]
-            return out["recon"], tape.gradient(loss, vqvae.trainable_variables)
-
+        vqvae, step = tiny_train_step(clips)
         if islands:
             recon, grads = step(clips)
         else:
@@ -171,17 +177,7 @@ def test_winograd_convs_train_as_the_direct_convs_do(clips):
     def run(enabled):
         winograd.set_winograd(enabled)
         try:
-            keras.utils.set_random_seed(0)
-            vqvae = VQVAE(**TINY_VQVAE)
-            vqvae(clips[:1])
-
-            @tf.function
-            def step(x):
-                with tf.GradientTape() as tape:
-                    out = vqvae.forward(x, training=True)
-                    loss = vqvae.compute_losses(out)[0]
-                return out["recon"], tape.gradient(loss, vqvae.trainable_variables)
-
+            _, step = tiny_train_step(clips)
             recon, grads = step(clips)
             return recon.numpy(), [g.numpy() for g in grads]
         finally:
