@@ -207,29 +207,30 @@ class GridAttention(keras.layers.Layer):
         k = ops.reshape(k, (b, -1, self.num_heads, self.key_dim))
         v = ops.reshape(v, (b, -1, self.num_heads, self.value_dim))
         length = q.shape[1]
-        if self.causal and length % CAUSAL_BLOCKS == 0 and length >= 2 * CAUSAL_BLOCKS:
-            out = self._causal_blocks(q, k, v, training)
+        if self.causal:
+            split = length % CAUSAL_BLOCKS == 0 and length >= 2 * CAUSAL_BLOCKS
+            out = self._causal_blocks(q, k, v, training, CAUSAL_BLOCKS if split else 1)
         else:
-            mask = np.tril(np.ones((length, length), dtype=bool)) if self.causal else None
             scores = ops.einsum("blnd,bmnd->bnlm", q, k)
-            out = ops.einsum("bnlm,bmnd->blnd", self._softmax(scores, mask, training), v)
+            out = ops.einsum("bnlm,bmnd->blnd", self._softmax(scores, None, training), v)
         return ops.reshape(out, (b, *grid, self.num_heads, self.value_dim))
 
-    def _causal_blocks(self, q, k, v, training):
-        """Causal full attention in `CAUSAL_BLOCKS` query blocks, each against the keys up to
-        its own end: the score blocks above the diagonal, which the mask would zero, are
-        never computed (10 of 16 blocks are). The same probabilities as one masked softmax:
-        a masked score's weight is exactly 0 in float32 either way."""
-        size = q.shape[1] // CAUSAL_BLOCKS
+    def _causal_blocks(self, q, k, v, training, blocks):
+        """Causal full attention in `blocks` query blocks, each against the keys up to its own
+        end: the score blocks above the diagonal, which the mask would zero, are never
+        computed (10 of 16 with `CAUSAL_BLOCKS`). The same probabilities as one masked
+        softmax: a masked score's weight is exactly 0 in float32 either way. One block is
+        the plain masked pass."""
+        size = q.shape[1] // blocks
         diagonal = np.tril(np.ones((size, size), dtype=bool))
         outs = []
-        for i in range(CAUSAL_BLOCKS):
+        for i in range(blocks):
             end = (i + 1) * size
             mask = np.concatenate([np.ones((size, i * size), dtype=bool), diagonal], axis=1)
             scores = ops.einsum("blnd,bmnd->bnlm", q[:, i * size:end], k[:, :end])
             probs = self._softmax(scores, mask, training)
             outs.append(ops.einsum("bnlm,bmnd->blnd", probs, v[:, :end]))
-        return ops.concatenate(outs, axis=1)
+        return outs[0] if blocks == 1 else ops.concatenate(outs, axis=1)
 
     def _sparse(self, q, k, v):
         """Block-sparse attention: each query block against its gathered key blocks only."""
