@@ -188,3 +188,78 @@ def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():
         winograd.set_winograd(None)
     with pytest.raises(ValueError, match="None, True or False"):
         winograd.set_winograd("yes")
+
+
+@pytest.mark.parametrize("strides", [(2, 2, 2), (1, 2, 2), (2, 1, 1)])
+@pytest.mark.parametrize("padding", ["zeros", "replicate"])
+def test_transposed_conv_by_phases_matches_direct_loops(rng, monkeypatch, strides, padding):
+    import tensorflow as tf
+
+    from keras_videogpt.layers import conv as conv_module
+    from keras_videogpt.layers import winograd
+
+    # One conv per output phase, with TF's convs and (even sizes) with Winograd's.
+    monkeypatch.setattr(conv_module, "PHASES_MIN_CHANNELS", 1)
+    x = rng.normal(size=(2, 2, 4, 4, 3)).astype("float32")
+    up = SamePadConv3DTranspose(5, 4, strides=strides, temporal_padding=padding)
+    up.build(x.shape)
+    pads = reference_padding((4, 4, 4), strides)
+    w, b = up.kernel.numpy(), up.bias.numpy()
+    for policy in (False, True):
+        winograd.set_winograd(policy)
+        try:
+            y = tf.function(up)(tf.constant(x)).numpy()
+        finally:
+            winograd.set_winograd(None)
+        for i in range(2):
+            xp = _edge_pad_time(x[i], pads) if padding == "replicate" else np.pad(
+                x[i], pads + [(0, 0)])
+            expected = naive_conv_transpose3d(xp, w, b, strides, (3, 3, 3))
+            np.testing.assert_allclose(y[i], expected, atol=1e-4)
+
+
+def test_transposed_conv_gradients_are_the_same_by_phases(rng, monkeypatch):
+    import tensorflow as tf
+
+    from keras_videogpt.layers import conv as conv_module
+    from keras_videogpt.layers import winograd
+
+    x = tf.constant(rng.normal(size=(1, 2, 4, 4, 6)).astype("float32"))
+    up = SamePadConv3DTranspose(4, 4, strides=2)
+    up.build(x.shape)
+
+    @tf.function
+    def grads(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = up(x)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        return tape.gradient(loss, [x, up.kernel, up.bias])
+
+    shared = [g.numpy() for g in grads(x)]
+    monkeypatch.setattr(conv_module, "PHASES_MIN_CHANNELS", 1)
+    for policy in (False, True):
+        winograd.set_winograd(policy)
+        try:
+            split = [g.numpy() for g in tf.function(grads.python_function)(x)]
+        finally:
+            winograd.set_winograd(None)
+        for a, b in zip(split, shared):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_transposed_conv_runs_by_phases_from_96_channels(monkeypatch):
+    from keras_videogpt.layers import conv as conv_module
+    from keras_videogpt.layers.xla_island import no_islands
+
+    calls = []
+    real = conv_module.conv_transpose_by_phases
+    monkeypatch.setattr(conv_module, "conv_transpose_by_phases",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    for channels, split in ((conv_module.PHASES_MIN_CHANNELS, True), (64, False)):
+        calls.clear()
+        with no_islands():
+            y = SamePadConv3DTranspose(channels, 4, strides=2)(
+                np.zeros((1, 2, 2, 2, channels), "float32"))
+        assert y.shape == (1, 4, 4, 4, channels)
+        assert bool(calls) == split

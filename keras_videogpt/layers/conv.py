@@ -1,5 +1,7 @@
 """Same-padded 3D convolution and transposed convolution, padded as in VideoGPT."""
 
+import itertools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -74,6 +76,12 @@ def kernel_to_depth(kernel, block):
                     _tap_order((kt, kh, kw), block), axis=0)
     return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
+
+# Transposed convs of at least this many channels in and out run one conv per output
+# phase (`conv_transpose_by_phases`); narrower ones one conv over all phases. On a 2-core
+# CPU, the bair decoder's 240-channel one took 0.87x the time forward and 0.77x forward
+# and backward (0.77x and 0.48x with Winograd); at 64 channels the split ran slower.
+PHASES_MIN_CHANNELS = 96
 
 TEMPORAL_PADDINGS = ("zeros", "replicate")
 
@@ -196,9 +204,8 @@ class SamePadConv3D(_SamePadConvBase):
         """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
         `winograd.set_winograd`; the same values to float32 rounding).
 
-        The transposed conv's phase form keeps TF's: with its `s^3 F` output
-        channels, Winograd's transformed outputs were larger than the work they
-        saved (the bair decoder's first one took 192 ms against 157).
+        (`SamePadConv3DTranspose` runs its wide phases the same way, one Winograd
+        conv per output phase.)
         """
         out = [None if d is None else d - k + 1 for d, k in zip(x.shape[1:4], kernel.shape[:3])]
         if (isinstance(x, tf.Tensor) and islands_enabled()
@@ -251,26 +258,67 @@ def subpixel_kernel(kernel, strides):
     return ops.reshape(w, (mt, mh, mw, c, st * sh * sw * f))
 
 
+def _phase_offsets(strides):
+    """`(p, (oT, oH, oW))` for every output phase, phase-major as in `subpixel_kernel`:
+    phase `r > 0` of an axis reads from one position later than phase 0."""
+    return enumerate(itertools.product(*[[int(r > 0) for r in range(s)] for s in strides]))
+
+
+def interleave_phases(phases, strides, size, filters):
+    """Phase outputs `[B, nT, nH, nW, F]` (phase-major) as one `[B, sT*nT, sH*nH, sW*nW, F]`."""
+    st, sh, sw = strides
+    nt, nh, nw = size
+    y = ops.stack(phases, axis=4)  # [B, nT, nH, nW, sT*sH*sW, F]
+    y = ops.reshape(y, (-1, nt, nh, nw, st, sh, sw, filters))
+    y = ops.transpose(y, (0, 1, 4, 2, 5, 3, 6, 7))
+    return ops.reshape(y, (-1, nt * st, nh * sh, nw * sw, filters))
+
+
 def depth_to_space(z, strides, size, filters):
     """Interleaves the phases of a `subpixel_kernel` conv's output into `[B, sT*nT, ..., F]`.
 
     `z` is `[B, nT + o, nH + o, nW + o, sT * sH * sW * F]`; phase `r > 0` of an
     axis starts one position later than phase 0 (see `subpixel_kernel`).
     """
-    st, sh, sw = strides
     nt, nh, nw = size
+    phases = [z[:, ot:ot + nt, oh:oh + nh, ow:ow + nw, p * filters:(p + 1) * filters]
+              for p, (ot, oh, ow) in _phase_offsets(strides)]
+    return interleave_phases(phases, strides, size, filters)
+
+
+def conv_transpose_by_phases(x, kernel, strides, size, conv=None):
+    """The reference's transposed conv as one stride-1 conv per output phase.
+
+    Each phase's conv reads the padded input from its own offset and yields
+    exactly its `size` outputs, so nothing is computed to be cropped, unlike
+    the shared conv of `subpixel_kernel` (which computes `n + 1` positions per
+    axis: a third more at the bair decoder's 4x32x32). The phases' convs are
+    also small enough for `winograd_conv3d`.
+
+    Args:
+        x: the padded input, `[B, nT + 1, nH + 1, nW + 1, C]` (see `_SamePadConvBase`).
+        kernel: the transposed conv's kernel, `[kT, kH, kW, F, C]`.
+        strides: 3 ints, each dividing its kernel size.
+        size: the unpadded input's `(nT, nH, nW)`.
+        conv: `conv(x, kernel)`, a VALID stride-1 conv; TF's by default.
+
+    Returns:
+        `[B, sT * nT, sH * nH, sW * nW, F]`.
+    """
+    conv = conv or (lambda x, k: ops.conv(x, k, padding="valid"))
+    filters = kernel.shape[3]
+    taps = [k // s for k, s in zip(kernel.shape[:3], strides)]
+    every = subpixel_kernel(kernel, strides)
     phases = []
-    for rt in range(st):
-        for rh in range(sh):
-            for rw in range(sw):
-                p = (rt * sh + rh) * sw + rw
-                ot, oh, ow = int(rt > 0), int(rh > 0), int(rw > 0)
-                phases.append(z[:, ot:ot + nt, oh:oh + nh, ow:ow + nw,
-                                p * filters:(p + 1) * filters])
-    y = ops.stack(phases, axis=4)  # [B, nT, nH, nW, sT*sH*sW, F]
-    y = ops.reshape(y, (-1, nt, nh, nw, st, sh, sw, filters))
-    y = ops.transpose(y, (0, 1, 4, 2, 5, 3, 6, 7))
-    return ops.reshape(y, (-1, nt * st, nh * sh, nw * sw, filters))
+    for p, offsets in _phase_offsets(strides):
+        window = tuple(slice(o, o + n + m - 1) for o, n, m in zip(offsets, size, taps))
+        phases.append(conv(x[(slice(None),) + window],
+                           every[..., p * filters:(p + 1) * filters]))
+    return interleave_phases(phases, strides, size, filters)
+
+
+def _conv_transpose_by_winograd_phases(x, kernel, strides, size):
+    return conv_transpose_by_phases(x, kernel, strides, size, winograd.winograd_conv3d)
 
 
 @keras.saving.register_keras_serializable(package="keras_videogpt")
@@ -282,6 +330,11 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     (`(n - 1) * s + k` outputs per axis), and `k - 1` outputs are cropped from
     each side, which is what PyTorch's `padding = k - 1` does. The kernel has the
     layout `[kT, kH, kW, filters, in_channels]`.
+
+    We compute only the kept outputs, as stride-1 convs: one per output phase
+    when both channel counts reach `PHASES_MIN_CHANNELS` (Winograd's on a CPU,
+    see `winograd.set_winograd`), else one conv over all phases. Kernels not
+    divisible by their strides, or unknown sizes, take TF's transposed conv.
 
     Args:
         filters: number of output channels.
@@ -295,6 +348,12 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     >>> up(keras.ops.zeros((1, 4, 8, 8, 16))).shape
     (1, 4, 16, 16, 3)
     """
+
+    def __init__(self, filters, kernel_size, strides=1, use_bias=True,
+                 temporal_padding="zeros", **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, use_bias=use_bias,
+                         temporal_padding=temporal_padding, **kwargs)
+        self._winograd_phases = Island(_conv_transpose_by_winograd_phases)
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -311,8 +370,7 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         x = self._pad(x)
         if self._as_subpixel(size):
             # Only the kept outputs, as stride-1 convs (whose CPU gradients are fast).
-            z = ops.conv(x, subpixel_kernel(self.kernel, self.strides), padding="valid")
-            y = depth_to_space(z, self.strides, size, self.filters)
+            y = self._by_phases(x, tuple(size))
         else:
             y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="valid")
             kt, kh, kw = (k - 1 for k in self.kernel_size)
@@ -320,6 +378,21 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _by_phases(self, x, size):
+        """The transposed conv as stride-1 convs: one per output phase for wide convs
+        (`conv_transpose_by_phases`, Winograd's where `winograd.wanted`), else one shared
+        conv over all phases, whose larger output width suits narrow convs better."""
+        kernel = self.kernel
+        if min(kernel.shape[3], kernel.shape[4]) < PHASES_MIN_CHANNELS:
+            z = ops.conv(x, subpixel_kernel(kernel, self.strides), padding="valid")
+            return depth_to_space(z, self.strides, size, self.filters)
+        taps = [k // s for k, s in zip(self.kernel_size, self.strides)]
+        phase_kernel = (*taps, kernel.shape[4], kernel.shape[3])
+        if (isinstance(x, tf.Tensor) and islands_enabled()
+                and winograd.wanted(phase_kernel, size)):
+            return self._winograd_phases(x, tf.convert_to_tensor(kernel), self.strides, size)
+        return conv_transpose_by_phases(x, kernel, self.strides, size)
 
     def _as_subpixel(self, size):
         """Whether the phase form applies: static sizes and kernels divisible by the strides."""
