@@ -199,7 +199,7 @@ def test_transposed_conv_by_phases_matches_direct_loops(rng, monkeypatch, stride
     from keras_videogpt.layers import winograd
 
     # One conv per output phase, with TF's convs and (even sizes) with Winograd's.
-    monkeypatch.setattr(conv_module, "PHASES_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "PHASES_MIN_FILTERS", 1)
     x = rng.normal(size=(2, 2, 4, 4, 3)).astype("float32")
     up = SamePadConv3DTranspose(5, 4, strides=strides, temporal_padding=padding)
     up.build(x.shape)
@@ -237,7 +237,7 @@ def test_transposed_conv_gradients_are_the_same_by_phases(rng, monkeypatch):
         return tape.gradient(loss, [x, up.kernel, up.bias])
 
     shared = [g.numpy() for g in grads(x)]
-    monkeypatch.setattr(conv_module, "PHASES_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "PHASES_MIN_FILTERS", 1)
     for policy in (False, True):
         winograd.set_winograd(policy)
         try:
@@ -248,18 +248,32 @@ def test_transposed_conv_gradients_are_the_same_by_phases(rng, monkeypatch):
             np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-def test_transposed_conv_runs_by_phases_from_96_channels(monkeypatch):
+def test_transposed_conv_runs_by_phases_from_64_filters(monkeypatch):
     from keras_videogpt.layers import conv as conv_module
+    from keras_videogpt.layers import winograd
+    from keras_videogpt.layers.conv import phase_form
     from keras_videogpt.layers.xla_island import no_islands
+
+    # Winograd for the phases needs 96 channels in and out (winograd.MIN_CHANNELS).
+    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8)) == "phases_winograd"
+    assert phase_form((4, 4, 4, 64, 64), (2, 2, 2), (4, 8, 8)) == "phases"
+    assert phase_form((4, 4, 4, 32, 64), (2, 2, 2), (4, 8, 8)) == "shared"
+    assert phase_form((4, 4, 4, 3, 240), (2, 1, 1), (4, 8, 8)) == "shared"
+    # Odd phase outputs leave Winograd out, and so does the policy switched off.
+    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (3, 8, 8)) == "phases"
+    winograd.set_winograd(False)
+    try:
+        assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8)) == "phases"
+    finally:
+        winograd.set_winograd(None)
 
     calls = []
     real = conv_module.conv_transpose_by_phases
     monkeypatch.setattr(conv_module, "conv_transpose_by_phases",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    for channels, split in ((conv_module.PHASES_MIN_CHANNELS, True), (64, False)):
+    for filters, split in ((conv_module.PHASES_MIN_FILTERS, True), (3, False)):
         calls.clear()
         with no_islands():
-            y = SamePadConv3DTranspose(channels, 4, strides=2)(
-                np.zeros((1, 2, 2, 2, channels), "float32"))
-        assert y.shape == (1, 4, 4, 4, channels)
+            y = SamePadConv3DTranspose(filters, 4, strides=2)(np.zeros((1, 2, 2, 2, 8), "float32"))
+        assert y.shape == (1, 4, 4, 4, filters)
         assert bool(calls) == split

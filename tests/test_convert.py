@@ -129,13 +129,13 @@ def test_missing_file_is_named(tmp_path):
 def test_winograd_convs_reproduce_the_reference(reference, monkeypatch, by_phases):
     """With every stride-1 conv as Winograd's (`set_winograd(True)`; by default only convs of
     96 channels or more on a CPU use it), and with every transposed conv as one conv per
-    output phase (by default from 96 channels), the fixture's encoder output, z and decoded
+    output phase (by default from 64 filters), the fixture's encoder output, z and decoded
     codes still match the reference."""
     from keras_videogpt.layers import conv, winograd
 
     data, _ = reference
     if by_phases:
-        monkeypatch.setattr(conv, "PHASES_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv, "PHASES_MIN_FILTERS", 1)
     winograd.set_winograd(True)
     try:
         model = convert.vqvae_from_reference(fixture_path("reference", "vqvae_tiny.npz"),

@@ -77,11 +77,12 @@ def kernel_to_depth(kernel, block):
     return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
 
-# Transposed convs of at least this many channels in and out run one conv per output
-# phase (`conv_transpose_by_phases`); narrower ones one conv over all phases. On a 2-core
-# CPU, the bair decoder's 240-channel one took 0.87x the time forward and 0.77x forward
-# and backward (0.77x and 0.48x with Winograd); at 64 channels the split ran slower.
-PHASES_MIN_CHANNELS = 96
+# Transposed convs with at least this many filters run one conv per output phase
+# (`conv_transpose_by_phases`); those with fewer, one conv over all phases, whose output is
+# s^3 times wider. On a 2-core CPU (`python bench/convs.py --convs=transposed`), per phase
+# took 0.7-0.8x the time of the shared conv at 240 filters (0.5x with Winograd) and
+# 0.5-0.8x at 64, but 2.9x at 3 filters.
+PHASES_MIN_FILTERS = 64
 
 TEMPORAL_PADDINGS = ("zeros", "replicate")
 
@@ -321,6 +322,30 @@ def conv_transpose_by_phases(x, kernel, strides, size, conv=None):
     return interleave_phases(phases, strides, size, filters)
 
 
+def phase_form(kernel_shape, strides, size):
+    """How `SamePadConv3DTranspose` runs a transposed conv whose kernel divides by its strides.
+
+    Args:
+        kernel_shape: `[kT, kH, kW, F, C]`.
+        strides: 3 ints.
+        size: the input's `(nT, nH, nW)`.
+
+    Returns:
+        `"shared"` (one conv over all phases, whose wider output suits few
+        filters) below `PHASES_MIN_FILTERS` filters; else `"phases"`
+        (`conv_transpose_by_phases` with TF's convs), or `"phases_winograd"`
+        (with `winograd_conv3d`, in an XLA island where islands run) where
+        `winograd.wanted` takes the phases' convs.
+    """
+    kt, kh, kw, filters, channels = (int(d) for d in kernel_shape)
+    if filters < PHASES_MIN_FILTERS:
+        return "shared"
+    taps = [k // s for k, s in zip((kt, kh, kw), strides)]
+    if winograd.wanted((*taps, channels, filters), tuple(size)):
+        return "phases_winograd"
+    return "phases"
+
+
 def _conv_transpose_by_winograd_phases(x, kernel, strides, size):
     return conv_transpose_by_phases(x, kernel, strides, size, winograd.winograd_conv3d)
 
@@ -336,8 +361,8 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     layout `[kT, kH, kW, filters, in_channels]`.
 
     We compute only the kept outputs, as stride-1 convs: one per output phase
-    when both channel counts reach `PHASES_MIN_CHANNELS` (Winograd's on a CPU,
-    see `winograd.set_winograd`), else one conv over all phases. Kernels not
+    from `PHASES_MIN_FILTERS` filters (Winograd's on a CPU for wide convs, see
+    `winograd.set_winograd`), else one conv over all phases (`phase_form`). Kernels not
     divisible by their strides, or unknown sizes, take TF's transposed conv.
 
     Args:
@@ -384,17 +409,13 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         return y
 
     def _by_phases(self, x, size):
-        """The transposed conv as stride-1 convs: one per output phase for wide convs
-        (`conv_transpose_by_phases`, Winograd's where `winograd.wanted`), else one shared
-        conv over all phases, whose larger output width suits narrow convs better."""
+        """The transposed conv as stride-1 convs, in the form `phase_form` picks."""
         kernel = self.kernel
-        if min(kernel.shape[3], kernel.shape[4]) < PHASES_MIN_CHANNELS:
+        form = phase_form(kernel.shape, self.strides, size)
+        if form == "shared":
             z = ops.conv(x, subpixel_kernel(kernel, self.strides), padding="valid")
             return depth_to_space(z, self.strides, size, self.filters)
-        taps = [k // s for k, s in zip(self.kernel_size, self.strides)]
-        phase_kernel = (*taps, kernel.shape[4], kernel.shape[3])
-        if (isinstance(x, tf.Tensor) and islands_enabled()
-                and winograd.wanted(phase_kernel, size)):
+        if form == "phases_winograd" and isinstance(x, tf.Tensor) and islands_enabled():
             return self._winograd_phases(x, tf.convert_to_tensor(kernel), self.strides, size)
         return conv_transpose_by_phases(x, kernel, self.strides, size)
 
