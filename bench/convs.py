@@ -7,8 +7,17 @@ process: the median time of the forward pass and of forward plus backward
 and with `layers.winograd.winograd_conv3d` as one XLA island, as
 `SamePadConv3D` runs it; and the largest difference of each from a float64
 conv. `winograd_taken` says whether the default policy (`winograd.wanted`)
-picks Winograd for that shape on this machine. `--convs=bair` (or `tiny`,
-`widths`) picks a group. Prints one JSON document.
+picks Winograd for that shape on this machine.
+
+The `transposed` group times the decoders' transposed convs (kernel 4) in
+the three forms `SamePadConv3DTranspose` can take: one conv over all output
+phases (`shared`), one TF conv per phase (`phases`), and one Winograd conv
+per phase in an XLA island (`phases_winograd`); `form_taken` names the one
+the layer takes on this machine, and errors are against the shared form in
+float64.
+
+`--convs=bair` (or `tiny`, `widths`, `transposed`) picks groups. Prints one
+JSON document.
 """
 
 import argparse
@@ -29,6 +38,12 @@ CONVS = {
         "residual kernel 3, 64 -> 32": (4, (6, 18, 18, 64), (3, 3, 3, 64, 32)),
         "conv_last kernel 3, 64 -> 64": (4, (6, 18, 18, 64), (3, 3, 3, 64, 64)),
         "conv_1 as kernel 2, 512 -> 64": (4, (5, 17, 17, 512), (2, 2, 2, 512, 64)),
+    },
+    "transposed": {
+        # name: (batch, unpadded input [T, H, W, C], filters, strides)
+        "bair convt_0, 240 -> 240, stride 2": (1, (4, 32, 32, 240), 240, (2, 2, 2)),
+        "bair convt_1, 240 -> 3, stride (2, 1, 1)": (1, (8, 64, 64, 240), 3, (2, 1, 1)),
+        "tiny convt_0, 64 -> 64, stride 2, batch 4": (4, (4, 16, 16, 64), 64, (2, 2, 2)),
     },
     "widths": {
         "kernel 3, 96 -> 96": (1, (6, 34, 34, 96), (3, 3, 3, 96, 96)),
@@ -80,6 +95,43 @@ def measure(batch, shape, kernel_shape, repeats):
     return row
 
 
+def measure_transposed(batch, shape, filters, strides, repeats):
+    from keras_videogpt.layers import conv as layers_conv
+    from keras_videogpt.layers import winograd
+
+    size = shape[:3]
+    rng = np.random.default_rng(0)
+    pads = [[0, 0]] + [list(p) for p in layers_conv.reference_padding((4, 4, 4), strides)]
+    x64 = np.pad(rng.normal(size=(batch,) + shape), pads + [[0, 0]])
+    k64 = rng.normal(size=(4, 4, 4, filters, shape[3])) / np.sqrt(8 * shape[3])
+    x, kernel = tf.constant(x64, tf.float32), tf.constant(k64, tf.float32)
+
+    def shared(x, kernel):
+        z = tf.nn.conv3d(x, layers_conv.subpixel_kernel(kernel, strides), [1] * 5, "VALID")
+        return layers_conv.depth_to_space(z, strides, size, filters)
+
+    def phases(x, kernel):
+        return layers_conv.conv_transpose_by_phases(x, kernel, strides, size)
+
+    def phases_winograd(x, kernel):
+        return layers_conv.conv_transpose_by_phases(x, kernel, strides, size,
+                                                    winograd.winograd_conv3d)
+
+    exact = shared(tf.constant(x64), tf.constant(k64)).numpy()
+    forms = {"shared": shared, "phases": phases,
+             "phases_winograd": tf.function(phases_winograd, jit_compile=True,
+                                            autograph=False)}
+    row = {"batch": batch,
+           "form_taken": layers_conv.phase_form(k64.shape, strides, size)}
+    for name, conv in forms.items():
+        fwd, both = forward(conv), forward_backward(conv)
+        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
+        row[f"{name}_forward_backward_ms"] = common.time_ms(
+            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
+        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--convs", default="bair,tiny,widths",
@@ -94,9 +146,13 @@ def main():
         parser.error(f"--repeats must be >= 1; got {args.repeats}")
     result = {}
     for group in groups:
-        for name, (batch, shape, kernel_shape) in CONVS[group].items():
-            result[f"{group}: {name}"] = measure(batch, shape, kernel_shape, args.repeats)
-            print(name, result[f"{group}: {name}"]["forward_speedup"], flush=True)
+        for name, spec in CONVS[group].items():
+            if group == "transposed":
+                row = measure_transposed(*spec, args.repeats)
+            else:
+                row = measure(*spec, args.repeats)
+            result[f"{group}: {name}"] = row
+            print(name, {k: v for k, v in row.items() if k.endswith("_ms")}, flush=True)
     result["peak_rss_mb"] = common.peak_rss_mb()
     common.emit(result)
 
