@@ -205,8 +205,7 @@ class SamePadConv3D(_SamePadConvBase):
         """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
         `winograd.set_winograd`; the same values to float32 rounding).
 
-        (`SamePadConv3DTranspose` runs its wide phases the same way, one Winograd
-        conv per output phase.)
+        `SamePadConv3DTranspose` runs its wide output phases the same way.
         """
         out = [None if d is None else d - k + 1 for d, k in zip(x.shape[1:4], kernel.shape[:3])]
         if (isinstance(x, tf.Tensor) and islands_enabled()
@@ -260,9 +259,9 @@ def subpixel_kernel(kernel, strides):
 
 
 def _phase_offsets(strides):
-    """`(p, (oT, oH, oW))` for every output phase, phase-major as in `subpixel_kernel`:
-    phase `r > 0` of an axis reads from one position later than phase 0."""
-    return enumerate(itertools.product(*[[int(r > 0) for r in range(s)] for s in strides]))
+    """`(oT, oH, oW)` of every output phase, phase-major as in `subpixel_kernel`: phase
+    `r > 0` of an axis reads from one position later than phase 0."""
+    return list(itertools.product(*[[int(r > 0) for r in range(s)] for s in strides]))
 
 
 def interleave_phases(phases, strides, size, filters):
@@ -287,7 +286,7 @@ def depth_to_space(z, strides, size, filters):
     # tensor of z's full size per phase: 55 of the ref-tiny train step's 380 ms.
     parts = ops.split(z, int(np.prod(strides)), axis=-1)
     phases = [ops.slice(part, (0, ot, oh, ow, 0), (-1, nt, nh, nw, -1))
-              for part, (_, (ot, oh, ow)) in zip(parts, _phase_offsets(strides))]
+              for part, (ot, oh, ow) in zip(parts, _phase_offsets(strides))]
     return interleave_phases(phases, strides, size, filters)
 
 
@@ -301,7 +300,7 @@ def conv_transpose_by_phases(x, kernel, strides, size, conv=None):
     also small enough for `winograd_conv3d`.
 
     Args:
-        x: the padded input, `[B, nT + 1, nH + 1, nW + 1, C]` (see `_SamePadConvBase`).
+        x: the input `[B, nT, nH, nW, C]` padded as `SamePadConv3DTranspose` pads it.
         kernel: the transposed conv's kernel, `[kT, kH, kW, F, C]`.
         strides: 3 ints, each dividing its kernel size.
         size: the unpadded input's `(nT, nH, nW)`.
@@ -318,7 +317,7 @@ def conv_transpose_by_phases(x, kernel, strides, size, conv=None):
     # `ops.slice`, whose gradient is a pad: a strided slice's writes a zero tensor the
     # size of `x` per phase.
     phases = [conv(ops.slice(x, (0, *offsets, 0), (-1, *window, -1)), k)
-              for (_, offsets), k in zip(_phase_offsets(strides), kernels)]
+              for offsets, k in zip(_phase_offsets(strides), kernels)]
     return interleave_phases(phases, strides, size, filters)
 
 
