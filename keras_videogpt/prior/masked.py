@@ -73,6 +73,10 @@ class MaskedVideoPrior(VideoGPT):
                              "only: use attn_type='full' or 'axial'.")
         self.seed = seed
         super().__init__(*args, **kwargs)
+        # Inherited but unused (no right shift here): frozen, so that training neither
+        # warns that it has no gradient nor gives it optimizer slots. It stays a weight, so
+        # `.keras` files and `warm_start` see the same variables as before.
+        self.right_shift.trainable = False
         self.mask_embedding = self.add_weight(
             name="mask_embedding", shape=(self.embedding_dim,),
             initializer=keras.initializers.RandomNormal(stddev=1.0))
