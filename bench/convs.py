@@ -72,6 +72,19 @@ def forward_backward(conv):
     return step
 
 
+def time_forms(forms, x, kernel, exact, repeats):
+    """Per form `name: conv`: median forward and forward-plus-backward ms, and the largest
+    difference from `exact`."""
+    row = {}
+    for name, conv in forms.items():
+        fwd, both = forward(conv), forward_backward(conv)
+        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
+        row[f"{name}_forward_backward_ms"] = common.time_ms(
+            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
+        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+    return row
+
+
 def measure(batch, shape, kernel_shape, repeats):
     from keras_videogpt.layers import winograd
 
@@ -83,12 +96,7 @@ def measure(batch, shape, kernel_shape, repeats):
     island = tf.function(winograd.winograd_conv3d, jit_compile=True, autograph=False)
     out = tuple(d - k + 1 for d, k in zip(shape[:3], kernel_shape[:3]))
     row = {"batch": batch, "winograd_taken": winograd.wanted(kernel_shape, out)}
-    for name, conv in (("direct", direct), ("winograd", island)):
-        fwd, both = forward(conv), forward_backward(conv)
-        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
-        row[f"{name}_forward_backward_ms"] = common.time_ms(
-            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
-        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+    row.update(time_forms({"direct": direct, "winograd": island}, x, kernel, exact, repeats))
     row["forward_speedup"] = round(row["direct_forward_ms"] / row["winograd_forward_ms"], 2)
     row["forward_backward_speedup"] = round(
         row["direct_forward_backward_ms"] / row["winograd_forward_backward_ms"], 2)
@@ -123,12 +131,7 @@ def measure_transposed(batch, shape, filters, strides, repeats):
                                             autograph=False)}
     row = {"batch": batch,
            "form_taken": layers_conv.phase_form(k64.shape, strides, size)}
-    for name, conv in forms.items():
-        fwd, both = forward(conv), forward_backward(conv)
-        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
-        row[f"{name}_forward_backward_ms"] = common.time_ms(
-            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
-        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+    row.update(time_forms(forms, x, kernel, exact, repeats))
     return row
 
 
