@@ -10,11 +10,12 @@ conv. `winograd_taken` says whether the default policy (`winograd.wanted`)
 picks Winograd for that shape on this machine.
 
 The `transposed` group times the decoders' transposed convs (kernel 4) in
-the three forms `SamePadConv3DTranspose` can take: one conv over all output
-phases (`shared`), one TF conv per phase (`phases`), and one Winograd conv
-per phase in an XLA island (`phases_winograd`); `form_taken` names the one
-the layer takes on this machine, and errors are against the shared form in
-float64.
+the four forms `SamePadConv3DTranspose` can take: TF's own transposed conv
+with SAME padding (`transpose`, one oneDNN deconvolution on a CPU), one conv
+over all output phases (`shared`), one TF conv per phase (`phases`), and one
+Winograd conv per phase in an XLA island (`phases_winograd`);
+`form_taken_inference` and `form_taken_training` name the ones the layer
+takes on this machine, and errors are against the shared form in float64.
 
 `--convs=bair` (or `tiny`, `widths`, `transposed`) picks groups. Prints one
 JSON document.
@@ -44,6 +45,8 @@ CONVS = {
         "bair convt_0, 240 -> 240, stride 2": (1, (4, 32, 32, 240), 240, (2, 2, 2)),
         "bair convt_1, 240 -> 3, stride (2, 1, 1)": (1, (8, 64, 64, 240), 3, (2, 1, 1)),
         "tiny convt_0, 64 -> 64, stride 2, batch 4": (4, (4, 16, 16, 64), 64, (2, 2, 2)),
+        "tiny convt_0, 64 -> 64, stride 2, batch 1": (1, (4, 16, 16, 64), 64, (2, 2, 2)),
+        "tiny convt_1, 64 -> 3, stride 2, batch 4": (4, (8, 32, 32, 64), 3, (2, 2, 2)),
     },
     "widths": {
         "kernel 3, 96 -> 96": (1, (6, 34, 34, 96), (3, 3, 3, 96, 96)),
@@ -72,16 +75,17 @@ def forward_backward(conv):
     return step
 
 
-def time_forms(forms, x, kernel, exact, repeats):
+def time_forms(forms, x, kernel, exact, repeats, inputs=None):
     """Per form `name: conv`: median forward and forward-plus-backward ms, and the largest
-    difference from `exact`."""
+    difference from `exact`. `inputs` maps a form to its own `x` (else `x`)."""
     row = {}
     for name, conv in forms.items():
+        arg = (inputs or {}).get(name, x)
         fwd, both = forward(conv), forward_backward(conv)
-        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(x, kernel).numpy(), repeats, 2)
+        row[f"{name}_forward_ms"] = common.time_ms(lambda: fwd(arg, kernel).numpy(), repeats, 2)
         row[f"{name}_forward_backward_ms"] = common.time_ms(
-            lambda: [g.numpy() for g in both(x, kernel)], repeats, 2)
-        row[f"{name}_max_error"] = float(np.abs(fwd(x, kernel).numpy() - exact).max())
+            lambda: [g.numpy() for g in both(arg, kernel)], repeats, 2)
+        row[f"{name}_max_error"] = float(np.abs(fwd(arg, kernel).numpy() - exact).max())
     return row
 
 
@@ -110,9 +114,14 @@ def measure_transposed(batch, shape, filters, strides, repeats):
     size = shape[:3]
     rng = np.random.default_rng(0)
     pads = [[0, 0]] + [list(p) for p in layers_conv.reference_padding((4, 4, 4), strides)]
-    x64 = np.pad(rng.normal(size=(batch,) + shape), pads + [[0, 0]])
+    unpadded = rng.normal(size=(batch,) + shape)
+    x64 = np.pad(unpadded, pads + [[0, 0]])
     k64 = rng.normal(size=(4, 4, 4, filters, shape[3])) / np.sqrt(8 * shape[3])
     x, kernel = tf.constant(x64, tf.float32), tf.constant(k64, tf.float32)
+
+    def transpose(x, kernel):  # takes the unpadded input: SAME pads it
+        out = [tf.shape(x)[0]] + [n * s for n, s in zip(size, strides)] + [filters]
+        return tf.nn.conv3d_transpose(x, kernel, out, [1, *strides, 1], "SAME")
 
     def shared(x, kernel):
         z = tf.nn.conv3d(x, layers_conv.subpixel_kernel(kernel, strides), [1] * 5, "VALID")
@@ -126,12 +135,14 @@ def measure_transposed(batch, shape, filters, strides, repeats):
                                                     winograd.winograd_conv3d)
 
     exact = shared(tf.constant(x64), tf.constant(k64)).numpy()
-    forms = {"shared": shared, "phases": phases,
+    forms = {"transpose": transpose, "shared": shared, "phases": phases,
              "phases_winograd": tf.function(phases_winograd, jit_compile=True,
                                             autograph=False)}
-    row = {"batch": batch,
-           "form_taken": layers_conv.phase_form(k64.shape, strides, size)}
-    row.update(time_forms(forms, x, kernel, exact, repeats))
+    row = {"batch": batch}
+    for mode, training in (("inference", False), ("training", True)):
+        row[f"form_taken_{mode}"] = layers_conv.phase_form(k64.shape, strides, size, training)
+    row.update(time_forms(forms, x, kernel, exact, repeats,
+                          {"transpose": tf.constant(unpadded, tf.float32)}))
     return row
 
 

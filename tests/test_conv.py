@@ -190,27 +190,34 @@ def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():
         winograd.set_winograd("yes")
 
 
+FORMS = ("transpose", "shared", "phases", "phases_winograd")
+
+
+def force_form(monkeypatch, form):
+    """Makes every `SamePadConv3DTranspose` run in `form`, whatever `phase_form` would pick."""
+    from keras_videogpt.layers import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "phase_form", lambda *args, **kwargs: form)
+
+
 @pytest.mark.parametrize("strides", [(2, 2, 2), (1, 2, 2), (2, 1, 1)])
 @pytest.mark.parametrize("padding", ["zeros", "replicate"])
-def test_transposed_conv_by_phases_matches_direct_loops(rng, monkeypatch, strides, padding):
+@pytest.mark.parametrize("form", FORMS + ("picked",))
+def test_transposed_conv_matches_direct_loops_in_every_form(rng, monkeypatch, strides, padding,
+                                                             form):
     import tensorflow as tf
 
-    from keras_videogpt.layers import conv as conv_module
-    from keras_videogpt.layers import winograd
-
-    # One conv per output phase, with TF's convs and (even sizes) with Winograd's.
-    monkeypatch.setattr(conv_module, "PHASES_MIN_FILTERS", 1)
+    if form == "transpose" and padding == "replicate":
+        pytest.skip("TF's SAME padding is zeros; the policy never picks it for replicate")
+    if form != "picked":
+        force_form(monkeypatch, form)
     x = rng.normal(size=(2, 2, 4, 4, 3)).astype("float32")
     up = SamePadConv3DTranspose(5, 4, strides=strides, temporal_padding=padding)
     up.build(x.shape)
     pads = reference_padding((4, 4, 4), strides)
     w, b = up.kernel.numpy(), up.bias.numpy()
-    for policy in (False, True):
-        winograd.set_winograd(policy)
-        try:
-            y = tf.function(up)(tf.constant(x)).numpy()
-        finally:
-            winograd.set_winograd(None)
+    for training in (False, True):
+        y = tf.function(lambda x: up(x, training=training))(tf.constant(x)).numpy()
         for i in range(2):
             xp = _edge_pad_time(x[i], pads) if padding == "replicate" else np.pad(
                 x[i], pads + [(0, 0)])
@@ -218,62 +225,77 @@ def test_transposed_conv_by_phases_matches_direct_loops(rng, monkeypatch, stride
             np.testing.assert_allclose(y[i], expected, atol=1e-4)
 
 
-def test_transposed_conv_gradients_are_the_same_by_phases(rng, monkeypatch):
+def test_transposed_conv_gradients_are_the_same_in_every_form(rng, monkeypatch):
     import tensorflow as tf
-
-    from keras_videogpt.layers import conv as conv_module
-    from keras_videogpt.layers import winograd
 
     x = tf.constant(rng.normal(size=(1, 2, 4, 4, 6)).astype("float32"))
     up = SamePadConv3DTranspose(4, 4, strides=2)
     up.build(x.shape)
 
-    @tf.function
     def grads(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = up(x)
+            y = up(x, training=True)
             loss = tf.reduce_sum(y * tf.cos(y))
         return tape.gradient(loss, [x, up.kernel, up.bias])
 
-    shared = [g.numpy() for g in grads(x)]
-    monkeypatch.setattr(conv_module, "PHASES_MIN_FILTERS", 1)
-    for policy in (False, True):
-        winograd.set_winograd(policy)
-        try:
-            split = [g.numpy() for g in tf.function(grads.python_function)(x)]
-        finally:
-            winograd.set_winograd(None)
-        for a, b in zip(split, shared):
+    by_form = {}
+    for form in FORMS:
+        force_form(monkeypatch, form)
+        by_form[form] = [g.numpy() for g in tf.function(grads)(x)]
+    for form in FORMS[1:]:
+        for a, b in zip(by_form[form], by_form["transpose"]):
             np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-def test_transposed_conv_runs_by_phases_from_64_filters(monkeypatch):
+def test_same_padding_agrees_with_the_reference_only_where_checked():
+    from keras_videogpt.layers.conv import same_offset_matches
+
+    # The VQ-VAE's transposed convs: kernel 4, strides 1 and 2 per axis.
+    assert same_offset_matches((4, 4, 4), (2, 2, 2))
+    assert same_offset_matches((4, 4, 4), (2, 1, 1))
+    assert same_offset_matches((3, 3, 3), (1, 2, 2))
+    # Kernel equal to the stride: the reference pads nothing and crops k - 1.
+    assert not same_offset_matches((4, 4, 4), (4, 4, 4))
+    assert not same_offset_matches((2, 4, 4), (2, 2, 2))
+
+
+def test_transposed_conv_form_policy(monkeypatch):
     from keras_videogpt.layers import conv as conv_module
     from keras_videogpt.layers import winograd
     from keras_videogpt.layers.conv import phase_form
     from keras_videogpt.layers.xla_island import no_islands
 
-    # Winograd for the phases needs 96 channels in and out (winograd.MIN_CHANNELS).
-    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8)) == "phases_winograd"
-    assert phase_form((4, 4, 4, 64, 64), (2, 2, 2), (4, 8, 8)) == "phases"
+    # Inference: TF's own SAME transposed conv from 64 filters, where its padding is the
+    # reference's; one conv over all phases below 64 filters.
+    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8)) == "transpose"
+    assert phase_form((4, 4, 4, 64, 64), (2, 2, 2), (4, 8, 8)) == "transpose"
     assert phase_form((4, 4, 4, 32, 64), (2, 2, 2), (4, 8, 8)) == "shared"
     assert phase_form((4, 4, 4, 3, 240), (2, 1, 1), (4, 8, 8)) == "shared"
-    # Odd phase outputs leave Winograd out, and so does the policy switched off.
-    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (3, 8, 8)) == "phases"
+    # Replicate padding: one TF conv per phase.
+    assert phase_form((4, 4, 4, 64, 64), (2, 2, 2), (4, 8, 8), same_padding=False) == "phases"
+    # Training: Winograd per phase needs 96 channels in and out (winograd.MIN_CHANNELS)
+    # and even phase outputs, and the policy switched on.
+    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8), True) == "phases_winograd"
+    assert phase_form((4, 4, 4, 64, 64), (2, 2, 2), (4, 8, 8), True) == "transpose"
+    assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (3, 8, 8), True) == "transpose"
+    assert phase_form((4, 4, 4, 3, 64), (2, 2, 2), (8, 8, 8), True) == "shared"
     winograd.set_winograd(False)
     try:
-        assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8)) == "phases"
+        assert phase_form((4, 4, 4, 96, 96), (2, 2, 2), (4, 8, 8), True) == "transpose"
     finally:
         winograd.set_winograd(None)
 
-    calls = []
-    real = conv_module.conv_transpose_by_phases
-    monkeypatch.setattr(conv_module, "conv_transpose_by_phases",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
-    for filters, split in ((conv_module.PHASES_MIN_FILTERS, True), (3, False)):
-        calls.clear()
+    # The layer asks the policy with its own padding and the call's training flag.
+    asked = []
+    real = conv_module.phase_form
+    monkeypatch.setattr(conv_module, "phase_form",
+                        lambda *a: asked.append(a[3:]) or real(*a))
+    x = np.zeros((1, 2, 2, 2, 8), "float32")
+    for padding, training in (("zeros", False), ("replicate", True)):
+        asked.clear()
         with no_islands():
-            y = SamePadConv3DTranspose(filters, 4, strides=2)(np.zeros((1, 2, 2, 2, 8), "float32"))
-        assert y.shape == (1, 4, 4, 4, filters)
-        assert bool(calls) == split
+            y = SamePadConv3DTranspose(64, 4, strides=2, temporal_padding=padding)(
+                x, training=training)
+        assert y.shape == (1, 4, 4, 4, 64)
+        assert asked == [(training, padding == "zeros")]

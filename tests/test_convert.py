@@ -125,17 +125,17 @@ def test_missing_file_is_named(tmp_path):
         convert.vqvae_from_reference(tmp_path / "nope.npz")
 
 
-@pytest.mark.parametrize("by_phases", [False, True])
-def test_winograd_convs_reproduce_the_reference(reference, monkeypatch, by_phases):
+@pytest.mark.parametrize("form", [None, "transpose", "shared", "phases", "phases_winograd"])
+def test_winograd_convs_reproduce_the_reference(reference, monkeypatch, form):
     """With every stride-1 conv as Winograd's (`set_winograd(True)`; by default only convs of
-    96 channels or more on a CPU use it), and with every transposed conv as one conv per
-    output phase (by default from 64 filters), the fixture's encoder output, z and decoded
-    codes still match the reference."""
+    96 channels or more on a CPU use it), and with every transposed conv in each of its forms
+    (`conv.phase_form`; None: as picked), the fixture's encoder output, z and decoded codes
+    still match the reference."""
     from keras_videogpt.layers import conv, winograd
 
     data, _ = reference
-    if by_phases:
-        monkeypatch.setattr(conv, "PHASES_MIN_FILTERS", 1)
+    if form is not None:
+        monkeypatch.setattr(conv, "phase_form", lambda *args, **kwargs: form)
     winograd.set_winograd(True)
     try:
         model = convert.vqvae_from_reference(fixture_path("reference", "vqvae_tiny.npz"),

@@ -77,11 +77,12 @@ def kernel_to_depth(kernel, block):
     return ops.reshape(taps, (kt // bt, kh // bh, kw // bw, bt * bh * bw * c, f))
 
 
-# Transposed convs with at least this many filters run one conv per output phase
-# (`conv_transpose_by_phases`); those with fewer, one conv over all phases, whose output is
-# s^3 times wider. On a 2-core CPU (`python bench/convs.py --convs=transposed`), per phase
-# took 0.7-0.8x the time of the shared conv at 240 filters (0.5x with Winograd) and
-# 0.5-0.8x at 64, but 2.9x at 3 filters.
+# How `SamePadConv3DTranspose` runs, by its filters (`phase_form`). On a 2-core CPU
+# (`python bench/convs.py --convs=transposed`), TF's SAME transposed conv took 0.55-0.6x
+# the forward time of one conv per phase at 64 filters (tiny convt_0), and the same as
+# Winograd per phase at 240, whose gradient is 0.7x its own. At 3 filters one conv over all
+# phases took 0.45-0.65x its forward time. (Its forward plus backward took 1.15-1.3x TF's
+# alone, but whole train steps, tiny and bair, ran no faster with TF's there.)
 PHASES_MIN_FILTERS = 64
 
 TEMPORAL_PADDINGS = ("zeros", "replicate")
@@ -321,28 +322,48 @@ def conv_transpose_by_phases(x, kernel, strides, size, conv=None):
     return interleave_phases(phases, strides, size, filters)
 
 
-def phase_form(kernel_shape, strides, size):
+def same_offset_matches(kernel_size, strides):
+    """Whether TF's `SAME` transposed conv puts every output where the reference's does.
+
+    The reference pads `ceil((k - s) / 2)` in front, transposes and crops `k - 1`,
+    so input `i`'s tap `a` lands at `s * i + a + s * ceil((k - s) / 2) - (k - 1)`;
+    TF's `SAME` is the adjoint of a strided `SAME` conv, which lands it at
+    `s * i + a - floor((k - s) / 2)`. The two agree for the VQ-VAE's kernels
+    (k = 4 with s = 1 or 2, k = 3 with s = 1 or 2) but not, say, for k = s.
+    """
+    return all(s * ((k - s + 1) // 2) - (k - 1) == -((k - s) // 2) and k >= s
+               for k, s in zip(kernel_size, strides))
+
+
+def phase_form(kernel_shape, strides, size, training=False, same_padding=True):
     """How `SamePadConv3DTranspose` runs a transposed conv whose kernel divides by its strides.
 
     Args:
         kernel_shape: `[kT, kH, kW, F, C]`.
         strides: 3 ints.
         size: the input's `(nT, nH, nW)`.
+        training: whether the conv runs in training (a gradient will follow).
+        same_padding: whether TF's `SAME` padding gives the reference's outputs
+            (zero temporal padding and `same_offset_matches`).
 
     Returns:
-        `"shared"` (one conv over all phases, whose wider output suits few
-        filters) below `PHASES_MIN_FILTERS` filters; else `"phases"`
-        (`conv_transpose_by_phases` with TF's convs), or `"phases_winograd"`
-        (with `winograd_conv3d`, in an XLA island where islands run) where
-        `winograd.wanted` takes the phases' convs.
+        - `"shared"` below `PHASES_MIN_FILTERS` filters: one stride-1 conv over all
+          phases (`subpixel_kernel`), whose output is `s^3` times wider.
+        - `"phases_winograd"` in training where `winograd.wanted` takes the phases'
+          convs (from 96 channels in and out on a CPU): one Winograd conv per phase
+          (`conv_transpose_by_phases`), in an XLA island where islands run. Its
+          gradient is the fastest at those widths.
+        - `"transpose"` where `same_padding` holds: TF's own SAME transposed conv, one
+          oneDNN deconvolution on a CPU.
+        - `"phases"` otherwise: one TF conv per phase.
     """
     kt, kh, kw, filters, channels = (int(d) for d in kernel_shape)
     if filters < PHASES_MIN_FILTERS:
         return "shared"
     taps = [k // s for k, s in zip((kt, kh, kw), strides)]
-    if winograd.wanted((*taps, channels, filters), tuple(size)):
+    if training and winograd.wanted((*taps, channels, filters), tuple(size)):
         return "phases_winograd"
-    return "phases"
+    return "transpose" if same_padding else "phases"
 
 
 def _conv_transpose_by_winograd_phases(x, kernel, strides, size):
@@ -359,10 +380,13 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     each side, which is what PyTorch's `padding = k - 1` does. The kernel has the
     layout `[kT, kH, kW, filters, in_channels]`.
 
-    We compute only the kept outputs, as stride-1 convs: one per output phase
-    from `PHASES_MIN_FILTERS` filters (Winograd's on a CPU for wide convs, see
-    `winograd.set_winograd`), else one conv over all phases (`phase_form`). Kernels not
-    divisible by their strides, or unknown sizes, take TF's transposed conv.
+    We compute only the kept outputs, in the form `phase_form` picks: TF's own
+    SAME transposed conv where its padding is the reference's (zero temporal
+    padding); one stride-1 conv per output phase in training for wide convs
+    (Winograd's on a CPU, see `winograd.set_winograd`) or with replicate padding;
+    one stride-1 conv over all phases below `PHASES_MIN_FILTERS` filters.
+    Kernels not divisible by their strides, or unknown sizes, take TF's
+    transposed conv over the padded input, then the crop.
 
     Args:
         filters: number of output channels.
@@ -393,24 +417,29 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         )
         self._add_bias(self.filters)
 
-    def call(self, x):
-        size = x.shape[1:4]
-        x = self._pad(x)
+    def call(self, x, training=None):
+        size = tuple(x.shape[1:4])
         if self._as_subpixel(size):
-            # Only the kept outputs, as stride-1 convs (whose CPU gradients are fast).
-            y = self._by_phases(x, tuple(size))
+            # Only the kept outputs (see `phase_form`).
+            y = self._only_kept(x, size, bool(training))
         else:
-            y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="valid")
+            y = ops.conv_transpose(self._pad(x), self.kernel, strides=self.strides,
+                                   padding="valid")
             kt, kh, kw = (k - 1 for k in self.kernel_size)
             y = y[:, kt:y.shape[1] - kt, kh:y.shape[2] - kh, kw:y.shape[3] - kw, :]
         if self.use_bias:
             y = y + self.bias
         return y
 
-    def _by_phases(self, x, size):
-        """The transposed conv as stride-1 convs, in the form `phase_form` picks."""
+    def _only_kept(self, x, size, training):
+        """The transposed conv in the form `phase_form` picks."""
         kernel = self.kernel
-        form = phase_form(kernel.shape, self.strides, size)
+        same = (self.temporal_padding == "zeros"
+                and same_offset_matches(self.kernel_size, self.strides))
+        form = phase_form(kernel.shape, self.strides, size, training, same)
+        if form == "transpose":
+            return ops.conv_transpose(x, kernel, strides=self.strides, padding="same")
+        x = self._pad(x)
         if form == "shared":
             z = ops.conv(x, subpixel_kernel(kernel, self.strides), padding="valid")
             return depth_to_space(z, self.strides, size, self.filters)
