@@ -40,11 +40,13 @@ def test_reference_padding_puts_extra_pixel_in_front():
     assert reference_padding((1, 1, 1), (1, 1, 1)) == [(0, 0)] * 3
 
 
+@pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("kernel,strides", [(4, (2, 2, 2)), (3, (1, 1, 1)), (4, (1, 2, 2))])
-def test_same_pad_conv_matches_direct_loops(rng, kernel, strides):
+def test_same_pad_conv_matches_direct_loops(rng, kernel, strides, training):
+    # Strided: TF's strided conv at inference, a stride-1 conv on blocks in training.
     x = rng.normal(size=(1, 4, 6, 6, 2)).astype("float32")
     conv = SamePadConv3D(3, kernel, strides=strides)
-    y = conv(x).numpy()[0]
+    y = conv(x, training=training).numpy()[0]
     pads = reference_padding(conv.kernel_size, strides)
     xp = np.pad(x[0], pads + [(0, 0)])
     expected = naive_conv3d(xp, conv.kernel.numpy(), conv.bias.numpy(), strides)
@@ -173,6 +175,25 @@ def test_winograd_needs_even_outputs_and_the_layer_falls_back(rng):
         winograd.set_winograd(None)
     np.testing.assert_allclose(forced, conv(even).numpy(), atol=1e-5)
     assert not np.allclose(forced, 0)
+
+
+def test_strided_conv_runs_on_blocks_in_training_and_where_winograd_takes_them():
+    from keras_videogpt.layers import winograd
+
+    tiny = SamePadConv3D(64, 4, strides=2)
+    tiny.build((None, 8, 32, 32, 64))
+    assert tiny._by_blocks((None, 10, 34, 34, 64), True)
+    assert not tiny._by_blocks((None, 10, 34, 34, 64), False)
+    # bair's conv_1: 480 channels on blocks, kernel (2, 4, 4), which Winograd takes.
+    bair = SamePadConv3D(240, 4, strides=(2, 1, 1))
+    bair.build((None, 8, 32, 32, 240))
+    assert bair._by_blocks((None, 10, 35, 35, 240), False)
+    winograd.set_winograd(False)
+    try:
+        assert not bair._by_blocks((None, 10, 35, 35, 240), False)
+    finally:
+        winograd.set_winograd(None)
+    assert not SamePadConv3D(4, 3)._by_blocks((None, 6, 6, 6, 2), True)  # stride 1
 
 
 def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():

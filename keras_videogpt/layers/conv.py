@@ -157,8 +157,9 @@ class SamePadConv3D(_SamePadConvBase):
     Pads `kernel - stride` zeros per axis (extra one at the front) and then
     runs a VALID convolution, exactly as the reference does. Input and output
     are channels-last, `[B, T, H, W, C]`. Strided convs run as stride-1 convs
-    on blocks (`space_to_depth`); on a CPU, stride-1 convs of 96 channels or
-    more in and out run as Winograd convolutions in an XLA island
+    on blocks (`space_to_depth`) in training, and at inference where Winograd
+    takes the blocked conv; on a CPU, stride-1 convs of 96 channels or more in
+    and out run as Winograd convolutions in an XLA island
     (`winograd.set_winograd` chooses).
 
     Args:
@@ -189,9 +190,9 @@ class SamePadConv3D(_SamePadConvBase):
         )
         self._add_bias(in_channels)
 
-    def call(self, x):
+    def call(self, x, training=None):
         x = self._pad(x)
-        if self._as_stride_one(x.shape):
+        if self._by_blocks(x.shape, bool(training)):
             y = self._stride_one(space_to_depth(x, self.strides),
                                  kernel_to_depth(self.kernel, self.strides))
         elif all(s == 1 for s in self.strides):
@@ -201,6 +202,23 @@ class SamePadConv3D(_SamePadConvBase):
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _by_blocks(self, padded_shape, training):
+        """Whether this strided conv runs as a stride-1 conv on blocks (`space_to_depth`).
+
+        In training, always where it can: its gradient is the faster (2x at 3
+        input channels, `conv_0`). At inference, only where Winograd takes the
+        blocked conv (bair's `conv_1`): elsewhere TF's strided conv ran 10-18%
+        faster forward, with no `space_to_depth` to pay.
+        """
+        if not self._as_stride_one(padded_shape):
+            return False
+        if training:
+            return True
+        blocked = [k // s for k, s in zip(self.kernel_size, self.strides)]
+        channels = int(padded_shape[-1]) * int(np.prod(self.strides))
+        out = [d // s - b + 1 for d, s, b in zip(padded_shape[1:4], self.strides, blocked)]
+        return islands_enabled() and winograd.wanted((*blocked, channels, self.filters), out)
 
     def _stride_one(self, x, kernel):
         """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
