@@ -150,6 +150,13 @@ class _SamePadConvBase(keras.layers.Layer):
         return config
 
 
+def _winograd_runs(input_shape, kernel_shape):
+    """Whether a VALID stride-1 conv of `kernel_shape` on `input_shape` runs as Winograd's,
+    in an XLA island: where islands run and `winograd.wanted` takes it."""
+    out = [None if d is None else d - k + 1 for d, k in zip(input_shape[1:4], kernel_shape[:3])]
+    return islands_enabled() and winograd.wanted(tuple(kernel_shape), out)
+
+
 @keras.saving.register_keras_serializable(package="keras_videogpt")
 class SamePadConv3D(_SamePadConvBase):
     """3D convolution whose output is `input / stride` on every axis.
@@ -215,10 +222,10 @@ class SamePadConv3D(_SamePadConvBase):
             return False
         if training:
             return True
-        blocked = [k // s for k, s in zip(self.kernel_size, self.strides)]
-        channels = int(padded_shape[-1]) * int(np.prod(self.strides))
-        out = [d // s - b + 1 for d, s, b in zip(padded_shape[1:4], self.strides, blocked)]
-        return islands_enabled() and winograd.wanted((*blocked, channels, self.filters), out)
+        blocks = (padded_shape[0], *[d // s for d, s in zip(padded_shape[1:4], self.strides)],
+                  int(padded_shape[-1]) * int(np.prod(self.strides)))
+        taps = [k // s for k, s in zip(self.kernel_size, self.strides)]
+        return _winograd_runs(blocks, (*taps, blocks[-1], self.filters))
 
     def _stride_one(self, x, kernel):
         """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
@@ -226,9 +233,7 @@ class SamePadConv3D(_SamePadConvBase):
 
         `SamePadConv3DTranspose` runs its wide output phases the same way.
         """
-        out = [None if d is None else d - k + 1 for d, k in zip(x.shape[1:4], kernel.shape[:3])]
-        if (isinstance(x, tf.Tensor) and islands_enabled()
-                and winograd.wanted(tuple(kernel.shape), out)):
+        if isinstance(x, tf.Tensor) and _winograd_runs(x.shape, kernel.shape):
             return self._winograd(x, tf.convert_to_tensor(kernel))
         return ops.conv(x, kernel, padding="valid")
 
