@@ -51,9 +51,15 @@ def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64
     clips of the held-out digits; shards are read with another shuffle (give held-out shards
     as their own `--data` to evaluate on them)."""
     shards = "://" in data or os.path.exists(data.split("*")[0]) or "*" in data
-    return video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
-                        seed=seed + 1, with_labels=with_labels,
-                        split="train" if shards else "test")
+    ds = video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
+                      seed=seed + 1, with_labels=with_labels,
+                      split="train" if shards else "test")
+    # `fit` reads a few validation batches per epoch from a new iterator, and deleting an
+    # autotuned one waited on tf.data's autotuning thread: up to 10 s, in 19 of the demo's 32
+    # VQ-VAE epochs. A few batches gain nothing from autotuning.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def explain_data_loss(data, error):
