@@ -32,9 +32,10 @@ sampling times, the FVD report and the served draw's timings, under
 `pretrained` and `scratch`. The draws are the first videos of fixed seeds.
 
 Every training stage resumes from its last epoch when the command is run
-again after a stop. About 8.5 minutes on 2 CPU cores (8:32 for `make demo`
-after the install on 2026-11-30); `--quick` runs a few steps of each
-stage to check the wiring.
+again after a stop. About 9-12 minutes on 2 CPU cores, by the machine's day
+(`make demo` after the install: 8:32 in one session, 11:42 in another whose
+memory bandwidth was half); `--quick` runs a few steps of each stage to
+check the wiring.
 """
 
 import json
