@@ -33,9 +33,9 @@ sampling times, the FVD report and the served draw's timings, under
 
 Every training stage resumes from its last epoch when the command is run
 again after a stop. About 9-12 minutes on 2 CPU cores, by the machine's day
-(`make demo` after the install: 8:32 in one session, 11:42 in another whose
-memory bandwidth was half); `--quick` runs a few steps of each stage to
-check the wiring.
+(`make demo` after the install: 8:32 in one session, 11:42 in another where
+TF read memory at 32 GB/s against 44-66 GB/s); `--quick` runs a few steps
+of each stage to check the wiring.
 """
 
 import json
