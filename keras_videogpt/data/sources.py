@@ -34,7 +34,7 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
             # in their order, so that scores never depend on TF's global seed.
             ds = ds.shuffle(num_videos, seed=seed)
         return ds.repeat().batch(batch_size, drop_remainder=True)
-    if "://" in data or os.path.exists(data.split("*")[0]) or "*" in data:
+    if _names_shards(data):
         return clip_dataset(data, batch_size, with_labels=with_labels, seed=seed,
                                   skip_corrupt=skip_corrupt)
     if os.sep in data or data.startswith(".") or data.endswith(".tfrecord"):
@@ -45,15 +45,19 @@ def video_source(data, batch_size, sequence_length, resolution, num_videos=512, 
                         resolution=resolution, with_labels=with_labels, seed=seed)
 
 
+def _names_shards(data):
+    """Whether a `--data` value names TFRecord shards (a URL, an existing path, or a glob)."""
+    return "://" in data or os.path.exists(data.split("*")[0]) or "*" in data
+
+
 def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64, seed=0,
                     with_labels=False):
     """Held-out clips for validation and reports: a TFDS name's `test` split, or Moving MNIST
     clips of the held-out digits; shards are read with another shuffle (give held-out shards
     as their own `--data` to evaluate on them)."""
-    shards = "://" in data or os.path.exists(data.split("*")[0]) or "*" in data
     ds = video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
                       seed=seed + 1, with_labels=with_labels,
-                      split="train" if shards else "test")
+                      split="train" if _names_shards(data) else "test")
     # `fit` reads a few validation batches per epoch from a new iterator, and deleting an
     # autotuned one waited on tf.data's autotuning thread: up to 10 s, in 19 of the demo's 32
     # VQ-VAE epochs. A few batches gain nothing from autotuning.
