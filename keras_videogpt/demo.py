@@ -63,7 +63,23 @@ from keras_videogpt.vqvae.model import VQVAE
 
 
 def run_demo(workdir, quick=False, seed=0, verbose="auto", fvd_clips=None):
+    """Runs both parts into `workdir`; returns the summary written to `metrics.json`.
 
+    Args:
+        workdir: the run's folder (GIFs, `metrics.json`, `scratch/`, `serving/`).
+        quick: a few steps per stage and fewer clips, to check the wiring.
+        seed: seeds the digit classifier, the held-out clips and the draws.
+        verbose: Keras `fit` verbosity of the training stages.
+        fvd_clips: clips for FVD (default 16, or 4 when `quick`).
+
+    Example:
+
+    ```python
+    from keras_videogpt.demo import run_demo
+    summary = run_demo("runs/demo", quick=True)
+    summary["pretrained"]["scores"]["digit_score"]["samples"]["score"]
+    ```
+    """
     os.makedirs(workdir, exist_ok=True)
     classifier = train_digit_classifier(seed=seed)
     results = {"digit_classifier": {"threshold": 0.9,
@@ -152,7 +168,6 @@ def scratch_part(workdir, quick, seed, classifier, verbose="auto"):
 
 def export_and_draw(vqvae, prior, workdir, seed):
     """Exports the sampler, draws one video in a fresh TF-only process, checks the codes."""
-
 
     base = os.path.join(workdir, "serving", "videogpt")
     shutil.rmtree(os.path.join(base, "1"), ignore_errors=True)  # the demo re-exports

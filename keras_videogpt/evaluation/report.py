@@ -74,7 +74,6 @@ class _Stream:
                                                 with_labels=with_labels, split=split))
 
     def next(self):
-
         batch = next(self.batches)
         label = None
         if isinstance(batch, dict):

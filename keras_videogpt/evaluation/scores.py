@@ -62,7 +62,6 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
                              "note": "both include compiling the sampling loop"},
     }
     if fvd_clips:
-
         report = evaluate(vqvae, prior, data, fvd_clips, 1, i3d or load_i3d(offline=True),
                           batch_size=min(16, fvd_clips), seed=seed, verbose=False)
         scores["fvd"] = report

@@ -56,7 +56,6 @@ def _check_video(video, shape, what):
 
 
 def _check_codes(codes, latent_shape, n_codes):
-
     checks = [
         tf.debugging.assert_rank(codes, 4, message=f"codes must be int32 [batch, "
                                  f"{', '.join(map(str, latent_shape))}]"),

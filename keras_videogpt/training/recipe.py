@@ -34,7 +34,6 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=64, fv
     data, num_videos, run_seed = config["data"], config["num_videos"], config["seed"]
     times = {}
     if "vqvae" in stages:
-
         start, stage = time.time(), config["vqvae"]
         train_vqvae(stage["preset"], data, os.path.dirname(vqvae_path), stage["batch_size"],
                     stage["epochs"], stage["steps_per_epoch"], stage["learning_rate"],
@@ -46,7 +45,6 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=64, fv
         times["codes"] = time.time() - start
     for stage_name in ("prior", "prior_frame_cond"):
         if stage_name in stages:
-
             start, stage = time.time(), config[stage_name]
             train_prior(vqvae_path, stage["preset"], data, os.path.join(workdir, stage_name),
                         stage["batch_size"], stage["epochs"], stage["steps_per_epoch"],
@@ -59,7 +57,6 @@ def run_recipe(name, workdir, stages=STAGES, export_dir=None, score_clips=64, fv
         runs.add_seconds(os.path.join(workdir, "stage_seconds.json"), times)
     scores = None
     if "score" in stages:
-
         vqvae = checkpoints.load_vqvae(vqvae_path)
         priors = {k: checkpoints.load_prior(os.path.join(workdir, k, "prior.keras"), vqvae)
                   for k in ("prior", "prior_frame_cond")}
