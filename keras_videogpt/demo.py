@@ -175,7 +175,9 @@ def export_and_draw(vqvae, prior, workdir, seed):
     npz = os.path.join(workdir, "served.npz")
     script = os.path.join(os.path.dirname(os.path.abspath(serving.__file__)),
                           "load_and_sample.py")
-    out = subprocess.run([sys.executable, script, path, "--seed", str(seed), "0", f"--out={npz}"],
+    # One call (--repeats=0): its time includes tracing the signature, about a second here.
+    out = subprocess.run([sys.executable, script, path, "--seed", str(seed), "0", "--repeats=0",
+                          f"--out={npz}"],
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"The exported sampler failed in a fresh process:\n{out.stderr[-3000:]}")

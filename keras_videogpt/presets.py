@@ -221,11 +221,11 @@ def recipe_demo():
     """
     return dict(
         data="moving_mnist", num_videos=512, seed=0,
-        vqvae=dict(preset="tiny", batch_size=8, epochs=32, steps_per_epoch=25,
+        vqvae=dict(preset="tiny", batch_size=4, epochs=32, steps_per_epoch=25,
                    learning_rate=1e-3),
-        prior=dict(preset="tiny", batch_size=8, epochs=4, steps_per_epoch=25,
+        prior=dict(preset="tiny", batch_size=8, epochs=2, steps_per_epoch=25,
                    learning_rate=1e-3),
-        prior_frame_cond=dict(preset="tiny_frame_cond", batch_size=8, epochs=4,
+        prior_frame_cond=dict(preset="tiny_frame_cond", batch_size=8, epochs=2,
                               steps_per_epoch=25, learning_rate=1e-3))
 
 
