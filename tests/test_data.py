@@ -375,3 +375,21 @@ def test_held_out_source_reads_the_test_digits_without_autotuning():
         np.testing.assert_array_equal(next(iter(ds)).numpy(), want[:2])
     # Deleting an autotuned iterator waited up to 10 s on tf.data's autotuning thread.
     assert ds.options().autotune.enabled is False
+
+
+def test_codes_encoded_in_the_pipeline_run_without_autotuning():
+    from conftest import TINY_VQVAE
+    from keras_videogpt import VQVAE
+    from keras_videogpt.data import encode_in_pipeline
+
+    vqvae = VQVAE(**dict(TINY_VQVAE, seed=0))
+    videos = tf.data.Dataset.from_tensor_slices(
+        np.random.default_rng(0).uniform(-0.5, 0.5, (4,) + vqvae.video_shape)
+        .astype("float32")).batch(2)
+    ds = encode_in_pipeline(videos, vqvae, n_cond_frames=1)
+    batch = next(iter(ds))
+    first = next(iter(videos))
+    np.testing.assert_array_equal(batch["codes"].numpy(), vqvae.encode(first).numpy())
+    np.testing.assert_array_equal(batch["cond_frames"].numpy(), first[:, :1].numpy())
+    # Deleting an autotuned iterator at the end of `fit` stalled the demo's prior for 35 s.
+    assert ds.options().autotune.enabled is False

@@ -6,6 +6,7 @@ import os
 import tensorflow as tf
 
 from keras_videogpt import pixels
+from keras_videogpt.data.sources import without_autotuning
 from keras_videogpt.data.tfrecords import ShardWriter, _shard_files, read_json
 
 CODES_METADATA = "codes.json"
@@ -36,7 +37,10 @@ def encode_in_pipeline(video_ds, vqvae, n_cond_frames=0):
             out["label"] = label
         return out
 
-    return video_ds.map(to_codes).prefetch(tf.data.AUTOTUNE)
+    # Each element costs a VQ-VAE pass, far more than the source's work, so autotuning has
+    # little to tune; and deleting an autotuned iterator at the end of `fit` stalled the
+    # demo for 35 s (`sources.without_autotuning`).
+    return without_autotuning(video_ds.map(to_codes).prefetch(tf.data.AUTOTUNE))
 
 
 def write_codes(video_ds, vqvae, directory, num_batches, n_cond_frames=0, per_shard=1024,

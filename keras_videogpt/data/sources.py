@@ -58,9 +58,20 @@ def held_out_source(data, batch_size, sequence_length, resolution, num_videos=64
     ds = video_source(data, batch_size, sequence_length, resolution, num_videos=num_videos,
                       seed=seed + 1, with_labels=with_labels,
                       split="train" if _names_shards(data) else "test")
-    # `fit` reads a few validation batches per epoch from a new iterator, and deleting an
-    # autotuned one waited on tf.data's autotuning thread: up to 10 s, in 19 of the demo's 32
-    # VQ-VAE epochs. A few batches gain nothing from autotuning.
+    # `fit` reads a few validation batches per epoch from a new iterator; a few batches gain
+    # nothing from autotuning.
+    return without_autotuning(ds)
+
+
+def without_autotuning(ds):
+    """`ds` with tf.data's autotuning off, for pipelines whose iterators come and go.
+
+    Deleting an iterator of an autotuned pipeline waits on tf.data's autotuning
+    thread, at random and for up to tens of seconds on 2 cores: 7-10 s in 19 of
+    the demo's 32 VQ-VAE validations (`fit` makes a new validation iterator
+    every epoch), and 35 s at the end of one frame-conditioned prior's `fit`.
+    Without it, the pipeline's `AUTOTUNE` settings keep their initial values.
+    """
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
