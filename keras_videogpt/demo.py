@@ -32,10 +32,9 @@ sampling times, the FVD report and the served draw's timings, under
 `pretrained` and `scratch`. The draws are the first videos of fixed seeds.
 
 Every training stage resumes from its last epoch when the command is run
-again after a stop. About 9-12 minutes on 2 CPU cores, by the machine's day
-(`make demo` after the install: 8:32 in one session, 11:42 in another where
-TF read memory at 32 GB/s against 44-66 GB/s); `--quick` runs a few steps
-of each stage to check the wiring.
+again after a stop. About 8 minutes on 2 CPU cores after the install (8:20
+and 8:23 on 2026-12-01, a day when TF read memory at 32 GB/s against 44-66
+GB/s on others); `--quick` runs a few steps of each stage to check the wiring.
 """
 
 import json
