@@ -3,7 +3,7 @@
 `make demo` runs it (`python -m train.demo --workdir=runs/demo`, or
 `videogpt-demo` after `pip install`).
 
-Part 1, pretrained (about a minute): the `moving_mnist` presets load the weights
+Part 1, pretrained (about 2 minutes): the `moving_mnist` presets load the weights
 that ship with the package (`keras_videogpt/weights/MODEL_CARD.md` says how
 they were trained) and
 1. reconstruct held-out clips (`pretrained_reconstructions.gif`: originals
@@ -19,7 +19,7 @@ they were trained) and
 6. draw videos 4x the trained length by a sliding window (`pretrained_long.gif`,
    `keras_videogpt.long_video`), with the digit score of each window.
 
-Part 2, from scratch (the rest of the 10 minutes): the `demo` recipe of
+Part 2, from scratch (about 6 minutes): the `demo` recipe of
 `keras_videogpt.presets` trains the tiny VQ-VAE and the two tiny priors in
 `scratch/`, then writes `scratch_reconstructions.gif`, `scratch_samples.gif`
 and `scratch_continuations.gif`: what a few minutes of CPU training reach.
