@@ -341,6 +341,7 @@ def test_codes_shards_round_trip_into_prior_training(tmp_path):
                                         steps_per_epoch=2, learning_rate=1e-3, codes=codes_dir,
                                         verbose=0)
         assert np.isfinite(metrics["prior"]["loss_nats"]), preset
+        assert metrics["prior"]["eval_split"] == "train"  # pre-encoded codes: no held-out split
         assert (tmp_path / preset / "prior.keras").exists()
 
     # A frame-conditioned prior started from the unconditional one: after a step at the

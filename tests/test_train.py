@@ -47,6 +47,7 @@ def test_quick_demo_end_to_end(tmp_path):
     assert 0 < scratch["vqvae"]["nmse"] < 100 and scratch["vqvae"]["codes_used"] >= 1
     for name in ("prior", "prior_frame_cond"):
         assert 0 < scratch[name]["bits_per_dim"] <= 7.5
+        assert scratch[name]["eval_split"] == "held-out" and scratch[name]["eval_clips"] == 16
     for part in (scratch, pretrained):
         digits = part["scores"]["digit_score"]
         assert digits["real"]["score"] >= 0.5  # held-out real clips do hold digits

@@ -32,6 +32,10 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
                 warmup_steps=0, **overrides):
     """Trains the prior and evaluates bits/dim; returns `(prior, vqvae, metrics)`.
 
+    The final bits/dim reads 4 held-out batches, or 4 training batches for
+    pre-encoded `codes`, which have no held-out split (`metrics["prior"]
+    ["eval_split"]` says which).
+
     `batch_size` is global (divided over `strategy`'s replicas). When the codes
     come from `data`, each epoch ends with `validation_steps` held-out batches
     (`val_*` metrics; `best.prior.keras` keeps the lowest `val_loss`) and,
@@ -82,7 +86,9 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
         # Skip before encoding: skipped batches then cost no VQ-VAE pass.
         train_ds = encode_in_pipeline(videos.skip(done), vqvae, prior.n_cond_frames)
+        # At least the 4 batches that the final bits/dim reads, without repeating a clip.
         held_out = sources.held_out_source(data, batch_size, t, h, seed=seed,
+                                          num_videos=max(64, 4 * batch_size),
                                           with_labels=prior.class_cond_dim is not None)
         val_ds = encode_in_pipeline(held_out, vqvae, prior.n_cond_frames)
         if video_summary_every:
@@ -106,7 +112,10 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     except tf.errors.DataLossError as e:
         raise sources.explain_data_loss(codes or data, e) from None
     prior.save(os.path.join(workdir, "prior.keras"))
-    eval_batches = ds.take(4)
+    # Held-out clips when the codes come from videos; pre-encoded codes have no held-out
+    # split, so their first batches stand in, and `eval_split` says which it was.
+    eval_split = "held-out" if val_ds is not None else "train"
+    eval_batches = (val_ds if val_ds is not None else ds).take(4)
     result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
     metrics = {"prior": {
         "preset": preset, "loss_nats": float(result["loss"]),
@@ -114,6 +123,6 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
         "uniform_bits_per_dim": math.log2(prior.n_codes),
         "first_epoch_loss": float(history.history["loss"][0]) if history.history else None,
         "train_seconds_this_run": round(time.time() - start, 1),
-        "eval_clips": 4 * batch_size}}
+        "eval_clips": 4 * batch_size, "eval_split": eval_split}}
     runs.write_json(os.path.join(workdir, "metrics.json"), metrics)
     return prior, vqvae, metrics
