@@ -78,12 +78,13 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
                              f"the prior needs {prior.n_cond_frames}.")
         ds = codes_dataset(codes, batch_size, seed=seed, n_cond_frames=prior.n_cond_frames)
         train_ds = ds.skip(done)
+        # Pre-encoded codes have no held-out split: the final bits/dim reads their first batches.
+        eval_ds, eval_split = ds, "train"
     else:
         t, h, _, _ = vqvae.video_shape
         videos = sources.video_source(data, batch_size, t, h, num_videos=num_videos, seed=seed,
                                      with_labels=prior.class_cond_dim is not None,
                                      skip_corrupt=skip_corrupt)
-        ds = encode_in_pipeline(videos, vqvae, prior.n_cond_frames)
         # Skip before encoding: skipped batches then cost no VQ-VAE pass.
         train_ds = encode_in_pipeline(videos.skip(done), vqvae, prior.n_cond_frames)
         # At least the 4 batches that the final bits/dim reads, without repeating a clip.
@@ -91,6 +92,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
                                           num_videos=max(64, 4 * batch_size),
                                           with_labels=prior.class_cond_dim is not None)
         val_ds = encode_in_pipeline(held_out, vqvae, prior.n_cond_frames)
+        eval_ds, eval_split = val_ds, "held-out"
         if video_summary_every:
             clips = sources.first_batch(held_out, 4)
             videos = VideoSummary(None, clips, vqvae, every=video_summary_every,
@@ -112,11 +114,7 @@ def train_prior(vqvae_path, preset, data, workdir, batch_size, epochs, steps_per
     except tf.errors.DataLossError as e:
         raise sources.explain_data_loss(codes or data, e) from None
     prior.save(os.path.join(workdir, "prior.keras"))
-    # Held-out clips when the codes come from videos; pre-encoded codes have no held-out
-    # split, so their first batches stand in, and `eval_split` says which it was.
-    eval_split = "held-out" if val_ds is not None else "train"
-    eval_batches = (val_ds if val_ds is not None else ds).take(4)
-    result = prior.evaluate(eval_batches, verbose=0, return_dict=True)
+    result = prior.evaluate(eval_ds.take(4), verbose=0, return_dict=True)
     metrics = {"prior": {
         "preset": preset, "loss_nats": float(result["loss"]),
         "bits_per_dim": float(result["bits_per_dim"]),
