@@ -125,6 +125,7 @@ def test_temporal_padding_survives_config():
     assert SamePadConv3DTranspose.from_config(conv.get_config()).temporal_padding == "replicate"
 
 
+# (2, 4, 4) gives 4 outputs in H, which F(4, 4) takes, and 6 in W, which F(2, 4) takes.
 @pytest.mark.parametrize("kernel", [(3, 3, 3), (2, 4, 4), (1, 3, 3), (3, 1, 1), (2, 2, 2)])
 def test_winograd_conv_matches_direct_loops(rng, kernel):
     import tensorflow as tf
@@ -138,21 +139,33 @@ def test_winograd_conv_matches_direct_loops(rng, kernel):
         np.testing.assert_allclose(y[b], naive_conv3d(x[b], w, 0.0, (1, 1, 1)), atol=2e-5)
 
 
-def test_winograd_conv_gradients_match_the_direct_convs(rng):
+def test_winograd_takes_four_outputs_a_tile_on_kernel_4_axes_where_they_fit():
+    from keras_videogpt.layers.winograd import outputs_per_tile
+
+    assert [outputs_per_tile(k, n) for k, n in ((4, 32), (4, 6), (3, 32), (2, 4), (1, 5))] == [
+        4, 2, 2, 2, 1]
+
+
+@pytest.mark.parametrize("kernel,size", [((3, 3, 3), (6, 6, 8)), ((2, 4, 4), (5, 7, 11))])
+def test_winograd_conv_gradients_match_the_direct_convs(rng, kernel, size):
     import tensorflow as tf
 
     from keras_videogpt.layers.winograd import winograd_conv3d
 
-    x = tf.constant(rng.normal(size=(2, 6, 6, 8, 5)), tf.float32)
-    w = tf.constant(rng.normal(size=(3, 3, 3, 5, 4)) * 0.2, tf.float32)
+    # (2, 4, 4) on (5, 7, 11): F(2, 2) in T, F(4, 4) in H (4 outputs) and W (8).
+    x = rng.normal(size=(2,) + size + (5,))
+    w = rng.normal(size=kernel + (5, 4)) * 0.2
     grads = []
-    for conv in (winograd_conv3d, lambda x, w: tf.nn.conv3d(x, w, [1] * 5, "VALID")):
+    for conv, dtype in ((winograd_conv3d, tf.float32),
+                        (lambda x, w: tf.nn.conv3d(x, w, [1] * 5, "VALID"), tf.float64)):
+        xt, wt = tf.constant(x, dtype), tf.constant(w, dtype)
         with tf.GradientTape() as tape:
-            tape.watch([x, w])
-            loss = tf.reduce_sum(tf.sin(conv(x, w)))
-        grads.append([g.numpy() for g in tape.gradient(loss, [x, w])])
+            tape.watch([xt, wt])
+            loss = tf.reduce_sum(tf.sin(conv(xt, wt)))
+        grads.append([g.numpy().astype(np.float64) for g in tape.gradient(loss, [xt, wt])])
+    # Against float64: the direct float32 conv is ~5e-7 off, F(2, r) ~3e-6, F(4, 4) ~5e-6.
     for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, atol=1e-4)
+        assert np.abs(a - b).max() < 2e-5 * np.abs(b).max()
 
 
 def test_winograd_needs_even_outputs_and_the_layer_falls_back(rng):
@@ -194,6 +207,28 @@ def test_strided_conv_runs_on_blocks_in_training_and_where_winograd_takes_them()
     finally:
         winograd.set_winograd(None)
     assert not SamePadConv3D(4, 3)._by_blocks((None, 6, 6, 6, 2), True)  # stride 1
+
+
+def test_a_bair_like_strided_conv_gives_the_same_values_as_winograd_f4(rng):
+    """bair's `conv_1` in small: stride (2, 1, 1) on blocks is kernel (2, 4, 4), whose H and W
+    axes take F(4, 4) when Winograd is forced; the values stay those of TF's strided conv."""
+    import tensorflow as tf
+
+    from keras_videogpt.layers import winograd
+
+    conv = SamePadConv3D(16, 4, strides=(2, 1, 1))
+    x = rng.uniform(-1, 1, size=(2, 8, 16, 16, 8)).astype("float32")
+    winograd.set_winograd(False)
+    try:
+        direct = conv(x).numpy()
+        assert not conv._by_blocks((None, 10, 19, 19, 8), False)
+        winograd.set_winograd(True)
+        assert conv._by_blocks((None, 10, 19, 19, 8), False)
+        forced = conv(tf.constant(x)).numpy()
+    finally:
+        winograd.set_winograd(None)
+    assert direct.shape == (2, 4, 16, 16, 16)
+    np.testing.assert_allclose(forced, direct, atol=2e-5 * np.abs(direct).max())
 
 
 def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():

@@ -1,12 +1,15 @@
-"""Stride-1 3D convolution by Winograd's minimal filtering, F(2, r) along each axis.
+"""Stride-1 3D convolution by Winograd's minimal filtering, F(m, r) along each axis.
 
-A VALID correlation of `r` taps that yields two outputs from `r + 1` inputs
-needs `r + 1` products instead of `2 r` once the inputs and the taps are
-transformed (Toom-Cook on the points of `POINTS` and infinity). Done along
-T, H and W, an output tile of 2x2x2 costs `(rT + 1)(rH + 1)(rW + 1)`
-products per channel pair instead of `8 rT rH rW`: 3.4x fewer for a kernel
-of 3, and the products over channels become `(rT + 1)(rH + 1)(rW + 1)`
-independent matrix products, one batched matmul.
+A VALID correlation of `r` taps that yields `m` outputs from `m + r - 1`
+inputs needs `m + r - 1` products instead of `m r` once the inputs and the
+taps are transformed (Toom-Cook on the points of `POINTS` and infinity).
+Done along T, H and W with m = 2, an output tile of 2x2x2 costs
+`(rT + 1)(rH + 1)(rW + 1)` products per channel pair instead of
+`8 rT rH rW`: 3.4x fewer for a kernel of 3, and the products over channels
+become `(rT + 1)(rH + 1)(rW + 1)` independent matrix products, one batched
+matmul. Axes of 4 taps take 4 outputs a tile where their size allows
+(`outputs_per_tile`): F(4, 4) needs 7 products for 4 outputs, against 5 for
+2 with F(2, 4).
 
 Axes with one tap are not transformed (an output "tile" of one). The
 transforms are many small slices and sums: TF runs them op by op far slower
@@ -26,11 +29,12 @@ TensorShape([1, 4, 8, 8, 8])
 import numpy as np
 import tensorflow as tf
 
-# Interpolation points, in the order they are taken: F(2, r) uses the first r
+# Interpolation points, in the order they are taken: F(m, r) uses the first m + r - 2
 # and infinity. Small magnitudes keep the transforms' rounding near the direct
-# conv's (a 3D kernel of (2, 4, 4) differs from float64 by about as much).
+# conv's (a 3D kernel of (2, 4, 4) differs from float64 by about as much with
+# F(2, 4) on every axis, and about 3x as much with F(4, 4) on its kernel-4 axes).
 POINTS = (0.0, 1.0, -1.0, 0.5, -2.0, 2.0, -0.5)
-OUTPUTS = 2  # outputs per tile along a transformed axis
+OUTPUTS = 2  # outputs per tile along a transformed axis, unless `outputs_per_tile` says 4
 # Narrower convs ran slower this way on a 2-core CPU (64 channels: 0.5-0.8x of TF's direct
 # conv); from 96 channels in and out they ran 1.1-1.6x faster, forward and backward.
 MIN_CHANNELS = 96
@@ -95,6 +99,21 @@ def applies(kernel_size, output_size):
                for k, n in zip(kernel_size, output_size))
 
 
+def outputs_per_tile(taps, size):
+    """Outputs per tile along an axis of `taps` taps and `size` outputs: 4 for a kernel of
+    4 where `size` allows, else 2 (1 for an axis of one tap, which is not transformed).
+
+    F(4, 4) halves the products of F(2, 4) per output (7 for 4 outputs against
+    5 for 2): on the bair encoder's `conv_1` (kernel (2, 4, 4) on 480 channels)
+    the conv took 66 against 87 ms forward, 230 against 260 ms with its
+    gradient. Kernel-3 axes keep F(2, 3): F(4, 3) gained nothing there (its
+    larger transforms cost what the products save) and rounds 3-10x worse.
+    """
+    if taps == 1:
+        return 1
+    return 4 if taps == 4 and size % 4 == 0 else OUTPUTS
+
+
 def _combine(parts, coefficients):
     """`sum_j coefficients[j] * parts[j]`, skipping zeros and multiplying by +-1 for free."""
     total = None
@@ -107,13 +126,13 @@ def _combine(parts, coefficients):
     return total
 
 
-def _transform_inputs(x, axis, bt, count):
-    """Tiles along `axis` (stride `OUTPUTS`, `count` of them), each transformed by `bt`:
+def _transform_inputs(x, axis, bt, count, step):
+    """Tiles along `axis` (`step` apart, `count` of them), each transformed by `bt`:
     a list of `a` tensors, the `a`-th transformed element of every tile."""
     taps = []
     for k in range(bt.shape[1]):
         index = [slice(None)] * 5
-        index[axis] = slice(k, k + OUTPUTS * (count - 1) + 1, OUTPUTS)
+        index[axis] = slice(k, k + step * (count - 1) + 1, step)
         taps.append(x[tuple(index)])
     return [_combine(taps, row) for row in bt]
 
@@ -150,16 +169,16 @@ def winograd_conv3d(x, kernel):
     if not applies(kernel_size, out):
         raise ValueError(f"winograd_conv3d needs an even output size on every axis with more "
                          f"than one tap; kernel {kernel_size}, output {out}.")
-    axes = [k > 1 for k in kernel_size]
-    step = [OUTPUTS if t else 1 for t in axes]
+    step = [outputs_per_tile(k, n) for k, n in zip(kernel_size, out)]
     tiles = [n // s for n, s in zip(out, step)]
-    mats = [toom_cook(k) if t else None for k, t in zip(kernel_size, axes)]
+    mats = [toom_cook(k, m) if k > 1 else None for k, m in zip(kernel_size, step)]
 
     # Inputs: every tile's transformed elements, one tensor per (aT, aH, aW), row-major.
     parts = [x]
     for axis, m in enumerate(mats):
         if m is not None:
-            parts = [t for p in parts for t in _transform_inputs(p, axis + 1, m[2], tiles[axis])]
+            parts = [t for p in parts
+                     for t in _transform_inputs(p, axis + 1, m[2], tiles[axis], step[axis])]
     sizes = [m[2].shape[0] if m is not None else 1 for m in mats]
     v = tf.reshape(tf.stack(parts, 0), (len(parts), -1, channels))
 
@@ -177,7 +196,7 @@ def winograd_conv3d(x, kernel):
         parts = [_combine([parts[(o * sizes[axis] + j) * inner + i] for j in range(sizes[axis])],
                           row)
                  for o in range(outer) for row in m[0] for i in range(inner)]
-    # parts: (rT, rH, rW) outputs of every tile, row-major; interleave them.
+    # parts: (mT, mH, mW) outputs of every tile, row-major; interleave them.
     y = tf.reshape(tf.stack(parts, 0), step + [-1] + tiles + [filters])
     y = tf.transpose(y, (3, 4, 0, 5, 1, 6, 2, 7))
     return tf.reshape(y, [-1] + list(out) + [filters])
