@@ -56,6 +56,7 @@ def test_cross_attention_uses_value_width(rng):
 
 @pytest.mark.parametrize("axis", [1, 2, 3])
 def test_axial_attention_is_full_attention_along_each_line(rng, axis):
+    # Lines of 3 and 4 positions take the broadcast form (`SHORT_AXIS`), of 5 the einsums.
     x = rng.normal(size=(1, 3, 4, 5, 8)).astype("float32")
     layer = GridAttention(2, attention_axes=(axis,))
     y = layer(x).numpy()
@@ -65,6 +66,28 @@ def test_axial_attention_is_full_attention_along_each_line(rng, axis):
     expected = np.stack([reference_full(layer, l[None], l[None], False)[0] for l in lines])
     expected = np.moveaxis(expected.reshape(xm.shape), 3, axis)
     np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_short_axes_give_the_einsums_values_and_gradients(rng, monkeypatch):
+    import tensorflow as tf
+
+    from keras_videogpt.layers import grid_attention
+
+    x = tf.constant(rng.normal(size=(2, 4, 3, 2, 8)).astype("float32"))
+    layer = GridAttention(2, attention_axes=(1, 2, 3))
+    layer.build(x.shape)
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.sin(y))
+        return [y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x] + layer.weights)]
+
+    short = run()
+    monkeypatch.setattr(grid_attention, "SHORT_AXIS", 0)
+    for a, b in zip(short, run()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 @pytest.mark.parametrize("causal", [False, True])

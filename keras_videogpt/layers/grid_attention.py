@@ -25,6 +25,9 @@ _AXIAL_EQUATIONS = {
 _NEG_INF = -1e9
 # Causal full attention runs in this many query blocks (`GridAttention._causal_blocks`).
 CAUSAL_BLOCKS = 4
+# Axial attention along an axis of at most this many positions uses broadcast products
+# (`GridAttention._along_short`).
+SHORT_AXIS = 4
 
 
 def raster_coordinates(shape):
@@ -251,9 +254,28 @@ class GridAttention(keras.layers.Layer):
         return ops.reshape(out, (b, *self.grid_shape, n, self.value_dim))
 
     def _along(self, axis, q, k, v, training):
+        if q.shape[axis] is not None and q.shape[axis] <= SHORT_AXIS:
+            return self._along_short(axis, q, k, v, training)
         score_eq, out_eq = _AXIAL_EQUATIONS[axis]
         probs = self._softmax(ops.einsum(score_eq, q, k), None, training)
         return ops.einsum(out_eq, probs, v)
+
+    def _along_short(self, axis, q, k, v, training):
+        """`_along` for an axis of a few positions, as products and sums instead of einsums.
+
+        The einsums batch one tiny matrix product per line of the grid (4x4 scores
+        for each of the 1024 x heads lines along T of bair's 4x32x32 latent), which
+        XLA on CPU runs one by one; broadcast products fuse into a few loops. On the
+        bair block's T axis this took 3.7 against 4.8 ms forward and 10.9 against
+        14.9 ms with its gradient (4.1 against 11.4 ms for `tiny` at batch 8);
+        along 8 positions the forward pass was slower (9.2 against 7.1 ms).
+        """
+        # Keys of the axis moved next to the channels: [B, 1, H, W, n, S, d] for axis 1.
+        keys = ops.expand_dims(ops.moveaxis(k, axis, 4), axis)
+        values = ops.expand_dims(ops.moveaxis(v, axis, 4), axis)
+        scores = ops.sum(ops.expand_dims(q, 5) * keys, axis=-1)   # [B, T, H, W, n, S]
+        probs = self._softmax(scores, None, training)
+        return ops.sum(ops.expand_dims(probs, -1) * values, axis=5)
 
     # ---------------------------------------------------------------- decode
     def project_key_value(self, value):
