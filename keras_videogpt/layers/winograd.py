@@ -32,7 +32,7 @@ import tensorflow as tf
 # Interpolation points, in the order they are taken: F(m, r) uses the first m + r - 2
 # and infinity. Small magnitudes keep the transforms' rounding near the direct
 # conv's (a 3D kernel of (2, 4, 4) differs from float64 by about as much with
-# F(2, 4) on every axis, and about 3x as much with F(4, 4) on its kernel-4 axes).
+# F(2, 4) on every axis, and 2-3x as much with F(4, 4) on its kernel-4 axes).
 POINTS = (0.0, 1.0, -1.0, 0.5, -2.0, 2.0, -0.5)
 OUTPUTS = 2  # outputs per tile along a transformed axis, unless `outputs_per_tile` says 4
 # Narrower convs ran slower this way on a 2-core CPU (64 channels: 0.5-0.8x of TF's direct
