@@ -216,11 +216,12 @@ def recipe_demo():
     Run: `make demo` (or `python -m train.demo --workdir=runs/demo`). The
     VQ-VAE takes 800 steps of 4 clips at lr 1e-3 (about 4 minutes on 2
     cores); each prior 50 steps of 8 clips on codes computed in the input
-    pipeline (under a minute each). Measured 2026-12-01 on 8 held-out clips:
-    reconstruction NMSE 0.32 and digit score 0.40 (real clips 0.99; over 32
-    clips 0.38 against 0.96). The priors' samples and continuations hold no
-    digits (digit score 0.00 and 0.01, as after the 100 steps of 8 clips
-    this recipe took before): that takes the `moving_mnist` recipe's hours,
+    pipeline (under a minute each). Measured 2026-12-01 on 8 held-out clips
+    (`make demo` at 99d55d7): reconstruction NMSE 0.32 and digit score 0.37
+    (real clips 0.99; 0.40 at 07aa917, before the Winograd and short-axis
+    changes moved the training's rounding; over 32 clips 0.38 against 0.96).
+    The priors' samples and continuations hold no digits (digit score 0.00
+    and 0.00, as after the 100 steps of 8 clips this recipe took before): that takes the `moving_mnist` recipe's hours,
     whose weights the demo draws from first. Batch 8 for the VQ-VAE would
     reach 0.42 over 32 clips in 95 s more.
     """
