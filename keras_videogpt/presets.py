@@ -221,9 +221,10 @@ def recipe_demo():
     (real clips 0.99; 0.40 at 07aa917, before the Winograd and short-axis
     changes moved the training's rounding; over 32 clips 0.38 against 0.96).
     The priors' samples and continuations hold no digits (digit score 0.00
-    and 0.00, as after the 100 steps of 8 clips this recipe took before): that takes the `moving_mnist` recipe's hours,
-    whose weights the demo draws from first. Batch 8 for the VQ-VAE would
-    reach 0.42 over 32 clips in 95 s more.
+    for both, as after the 100 steps of 8 clips this recipe took before):
+    that takes the `moving_mnist` recipe's hours, whose weights the demo
+    draws from first. Batch 8 for the VQ-VAE would reach 0.42 over 32 clips
+    in 95 s more.
     """
     return dict(
         data="moving_mnist", num_videos=512, seed=0,
