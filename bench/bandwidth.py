@@ -1,4 +1,4 @@
-"""How close the sampler comes to this machine's memory-bandwidth bound: `python bench/bandwidth.py`.
+"""How close the sampler comes to the memory bandwidth bound: `python bench/bandwidth.py`.
 
 At small batches, drawing one token reads every weight of the transformer
 once and, per video, the key/value cache of every layer up to the attention's
@@ -18,7 +18,14 @@ In one run, this script
    positions, with the segments the sampler reads: see
    `keras_videogpt.sampling.SEGMENTS`; for sparse attention, the key blocks
    a step gathers), the share of it reached, and how much the bound rises
-   from the first batch size to the last.
+   from the first batch size to the last;
+4. with `--breakdown`, splits a step's time at the last batch size into its
+   two parts: the ms per step of each segment (full attention) fitted as a
+   line in the positions read, whose slope gives the rate at which the
+   steps read the cache and whose intercept is the rest of a step; and the
+   weights' products alone at that batch (every kernel of the prior, in one
+   compiled loop), with numpy's (its BLAS) on the same matrices as a second
+   opinion.
 
 Prints one JSON document.
 """
@@ -84,6 +91,81 @@ def time_one_video(sampler, batch):
     return time.perf_counter() - start
 
 
+def segment_times(sampler, batch, positions=64, repeats=3):
+    """ms per step over `positions` positions at the start of each segment (best of repeats),
+    with the number of cache positions each reads (the segment's end)."""
+    from keras_videogpt import sampling
+
+    seeds = sampling.seed_rows(0, batch)
+    controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
+    state = sampler.start(batch, None, None)
+    rows = []
+    for begin, end in zip([0] + sampler.segment_ends[:-1], sampler.segment_ends):
+        run = lambda stop: sampler.decode_positions(
+            tf.constant(begin), tf.constant(stop), *state, seeds, *controls, None,
+            key_limit=end)[0].numpy()
+        stop = min(end, begin + positions)
+        run(begin + 1)
+        best = min(_seconds(lambda: run(stop)) for _ in range(repeats))
+        rows.append((end, best / (stop - begin) * 1e3))
+    return rows
+
+
+def weight_kernels(prior):
+    """The prior's kernels a decode step multiplies by, as `[inputs, outputs]` matrices."""
+    mats = []
+    for v in prior.weights:
+        if (len(v.shape) < 2 or v is prior.codebook or "frame_encoder" in v.path
+                or "position" in v.path):
+            continue
+        value = np.asarray(v.numpy(), "float32")
+        # Attention's output kernel is [heads, d, C]; every other kernel is [C, ...].
+        shape = (-1, value.shape[-1]) if "output_kernel" in v.path else (value.shape[0], -1)
+        mats.append(value.reshape(shape))
+    return mats
+
+
+def weight_products_ms(mats, batch, steps=32, repeats=5):
+    """ms per step of every product `x @ W` at `batch` rows, in one compiled loop (XLA), and
+    the same products with numpy (its BLAS). The weights are read from memory at every step:
+    together they are far larger than the caches."""
+    kernels = [tf.constant(m) for m in mats]
+    width = max(m.shape[0] for m in mats)
+    x0 = tf.constant(np.random.default_rng(0).normal(size=(batch, width)).astype("float32"))
+
+    def step(x):
+        total = tf.add_n([tf.reduce_sum(tf.matmul(x[:, :w.shape[0]], w)) for w in kernels])
+        return x + 1e-9 * total  # each step depends on the last: no product is hoisted
+
+    loop = tf.function(lambda x: tf.while_loop(lambda i, x: i < steps,
+                                               lambda i, x: (i + 1, step(x)), (0, x))[1],
+                       jit_compile=True)
+    loop(x0).numpy()
+    xla = min(_seconds(lambda: loop(x0).numpy()) for _ in range(repeats)) / steps
+    x = x0.numpy()
+    numpy_s = min(_seconds(lambda: [x[:, :m.shape[0]] @ m for m in mats])
+                  for _ in range(repeats * 4))
+    return round(xla * 1e3, 2), round(numpy_s * 1e3, 2)
+
+
+def breakdown(prior, sampler, batch, read_gb_s, weight_bytes):
+    """A step's time at `batch` split into cache reads and the rest (see the module doc)."""
+    rows = segment_times(sampler, batch)
+    ends = np.array([r[0] for r in rows], float)
+    ms = np.array([r[1] for r in rows])
+    slope, intercept = np.polyfit(ends, ms, 1)
+    bytes_per_position = batch * prior.num_layers * 2 * prior.hidden_dim * 4
+    xla_ms, numpy_ms = weight_products_ms(weight_kernels(prior), batch)
+    return {"batch": batch,
+            "ms_per_step_by_segment_end": {int(e): round(float(t), 2) for e, t in rows},
+            "cache_read_gb_s_fitted": round(bytes_per_position / (slope * 1e-3) / 1e9, 1),
+            "rest_of_step_ms_fitted": round(float(intercept), 2),
+            "weights_at_read_bandwidth_ms": round(weight_bytes / (read_gb_s * 1e9) * 1e3, 2),
+            "weight_products_ms_xla": xla_ms,
+            "weight_products_ms_numpy": numpy_ms,
+            "weight_products_gb_s_xla": round(weight_bytes / (xla_ms * 1e-3) / 1e9, 1)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", default="1,8")
@@ -91,7 +173,11 @@ def main():
                         help="sparse: the reference's strided layout (blocks of 32, 4 local)")
     parser.add_argument("--segments", type=int, default=None,
                         help="cache segments (default: the sampler's own choice)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="split a step at the last batch size into cache reads and the rest")
     args = parser.parse_args()
+    if args.breakdown and args.attn_type != "full":
+        parser.error("--breakdown fits the full attention's segments; use --attn_type=full")
 
     from keras_videogpt import Sampler, VideoGPT
 
@@ -127,6 +213,8 @@ def main():
                                     "bound_tokens_per_s": round(float(bound), 1),
                                     "share_of_bound": round(float(rate / bound), 2),
                                     "seconds_per_batch": round(secs, 1)}
+    if args.breakdown:
+        result["breakdown"] = breakdown(prior, sampler, max(seconds), read_gb_s, weight_bytes)
     bounds = [r["bound_tokens_per_s"] for r in result["batches"].values()]
     result["bound_gain_last_over_first_batch"] = round(bounds[-1] / bounds[0], 2)
     result["peak_rss_mb"] = common.peak_rss_mb()

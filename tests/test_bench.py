@@ -37,6 +37,8 @@ def test_help(script):
     ("quantizers.py", ["--preset=bair"], "invalid choice: 'bair'"),
     ("temporal_padding.py", ["--steps=0"], "must be >= 1"),
     ("convs.py", ["--convs=huge"], "unknown conv group 'huge'"),
+    ("bandwidth.py", ["--breakdown", "--attn_type=sparse"],
+     "--breakdown fits the full attention's segments"),
 ])
 def test_bad_flags_are_named(script, args, message):
     out = run(script, *args)
