@@ -19,7 +19,7 @@ In one run, this script
    `keras_videogpt.sampling.SEGMENTS`; for sparse attention, the key blocks
    a step gathers), the share of it reached, and how much the bound rises
    from the first batch size to the last;
-4. with `--breakdown`, splits a step's time at the last batch size into its
+4. with `--breakdown`, splits a step's time at the largest batch size into its
    two parts: the ms per step of each segment (full attention) fitted as a
    line in the positions read, whose slope gives the rate at which the
    steps read the cache and whose intercept is the rest of a step; and the
@@ -174,7 +174,7 @@ def main():
     parser.add_argument("--segments", type=int, default=None,
                         help="cache segments (default: the sampler's own choice)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="split a step at the last batch size into cache reads and the rest")
+                        help="split a step at the largest batch into cache reads and the rest")
     args = parser.parse_args()
     if args.breakdown and args.attn_type != "full":
         parser.error("--breakdown fits the full attention's segments; use --attn_type=full")
