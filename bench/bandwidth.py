@@ -57,11 +57,14 @@ def _seconds(fn):
     return time.perf_counter() - start
 
 
+def step_weights(prior):
+    """The variables a decode step reads: all but the codebook and a frame encoder."""
+    return [v for v in prior.weights if "frame_encoder" not in v.path and v is not prior.codebook]
+
+
 def bytes_per_token(prior, sampler):
     """Weight bytes read once per step, and cache bytes per video per step (averaged)."""
-    step_weights = [v for v in prior.weights
-                    if "frame_encoder" not in v.path and v is not prior.codebook]
-    weight_bytes = sum(int(np.prod(v.shape)) * 4 for v in step_weights)
+    weight_bytes = sum(int(np.prod(v.shape)) * 4 for v in step_weights(prior))
     # Full attention at position i reads the cache up to its segment's end; sparse attention
     # gathers a fixed number of key blocks.
     if prior.attn_type == "sparse":  # the key blocks of its query block's table row
@@ -74,17 +77,34 @@ def bytes_per_token(prior, sampler):
     return weight_bytes, cache_bytes, float(reach)
 
 
-def time_one_video(sampler, batch):
-    """Seconds for a whole video at `batch`, run as one compiled loop per segment (the loops
-    `sample_codes` runs), compiled first on a single position each."""
+def segments(sampler):
+    """`(begin, end)` of each of the sampler's cache segments."""
+    return list(zip([0] + sampler.segment_ends[:-1], sampler.segment_ends))
+
+
+def compile_segments(sampler, batch):
+    """Compiles the loop of each segment at `batch` on its first position (the loops
+    `sample_codes` runs). Returns `decode(begin, stop, end)`, which runs positions `begin`
+    to `stop - 1` of the segment ending at `end` from a fresh state and waits for them."""
     from keras_videogpt import sampling
 
     seeds = sampling.seed_rows(0, batch)
     controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
-    prev, codes, caches, cross = sampler.start(batch, None, None)
-    for begin, end in zip([0] + sampler.segment_ends[:-1], sampler.segment_ends):
-        sampler.decode_positions(tf.constant(begin), tf.constant(begin + 1), prev, codes, caches,
-                                 cross, seeds, *controls, None, key_limit=end)
+    state = sampler.start(batch, None, None)
+
+    def decode(begin, stop, end):
+        return sampler.decode_positions(tf.constant(begin), tf.constant(stop), *state, seeds,
+                                        *controls, None, key_limit=end)[0].numpy()
+
+    for begin, end in segments(sampler):
+        decode(begin, begin + 1, end)
+    return decode
+
+
+def time_one_video(sampler, batch):
+    """Seconds for a whole video at `batch`, run as one compiled loop per segment, compiled
+    first (`compile_segments`)."""
+    compile_segments(sampler, batch)
     start = time.perf_counter()
     sampler.sample_codes(batch, seed=1, progress=lambda *_: None,
                          chunks=len(sampler.segment_ends)).numpy()
@@ -94,19 +114,11 @@ def time_one_video(sampler, batch):
 def segment_times(sampler, batch, positions=64, repeats=3):
     """ms per step over `positions` positions at the start of each segment (best of repeats),
     with the number of cache positions each reads (the segment's end)."""
-    from keras_videogpt import sampling
-
-    seeds = sampling.seed_rows(0, batch)
-    controls = (tf.constant(1.0), tf.constant(0), tf.constant(1.0))
-    state = sampler.start(batch, None, None)
+    decode = compile_segments(sampler, batch)
     rows = []
-    for begin, end in zip([0] + sampler.segment_ends[:-1], sampler.segment_ends):
-        run = lambda stop: sampler.decode_positions(
-            tf.constant(begin), tf.constant(stop), *state, seeds, *controls, None,
-            key_limit=end)[0].numpy()
+    for begin, end in segments(sampler):
         stop = min(end, begin + positions)
-        run(begin + 1)
-        best = min(_seconds(lambda: run(stop)) for _ in range(repeats))
+        best = min(_seconds(lambda: decode(begin, stop, end)) for _ in range(repeats))
         rows.append((end, best / (stop - begin) * 1e3))
     return rows
 
@@ -114,9 +126,8 @@ def segment_times(sampler, batch, positions=64, repeats=3):
 def weight_kernels(prior):
     """The prior's kernels a decode step multiplies by, as `[inputs, outputs]` matrices."""
     mats = []
-    for v in prior.weights:
-        if (len(v.shape) < 2 or v is prior.codebook or "frame_encoder" in v.path
-                or "position" in v.path):
+    for v in step_weights(prior):
+        if len(v.shape) < 2 or "position" in v.path:
             continue
         value = np.asarray(v.numpy(), "float32")
         # Attention's output kernel is [heads, d, C]; every other kernel is [C, ...].
@@ -128,7 +139,7 @@ def weight_kernels(prior):
 def weight_products_ms(mats, batch, steps=32, repeats=5):
     """ms per step of every product `x @ W` at `batch` rows, in one compiled loop (XLA), and
     the same products with numpy (its BLAS). The weights are read from memory at every step:
-    together they are far larger than the caches."""
+    together they are far larger than the CPU's caches."""
     kernels = [tf.constant(m) for m in mats]
     width = max(m.shape[0] for m in mats)
     x0 = tf.constant(np.random.default_rng(0).normal(size=(batch, width)).astype("float32"))
@@ -148,13 +159,14 @@ def weight_products_ms(mats, batch, steps=32, repeats=5):
     return round(xla * 1e3, 2), round(numpy_s * 1e3, 2)
 
 
-def breakdown(prior, sampler, batch, read_gb_s, weight_bytes):
-    """A step's time at `batch` split into cache reads and the rest (see the module doc)."""
+def breakdown(prior, sampler, batch, read_gb_s, weight_bytes, cache_bytes, reach):
+    """A step's time at `batch` split into cache reads and the rest (see the module doc);
+    `weight_bytes`, `cache_bytes` and `reach` as `bytes_per_token` gives them."""
     rows = segment_times(sampler, batch)
     ends = np.array([r[0] for r in rows], float)
     ms = np.array([r[1] for r in rows])
     slope, intercept = np.polyfit(ends, ms, 1)
-    bytes_per_position = batch * prior.num_layers * 2 * prior.hidden_dim * 4
+    bytes_per_position = batch * cache_bytes / reach
     xla_ms, numpy_ms = weight_products_ms(weight_kernels(prior), batch)
     return {"batch": batch,
             "ms_per_step_by_segment_end": {int(e): round(float(t), 2) for e, t in rows},
@@ -214,7 +226,8 @@ def main():
                                     "share_of_bound": round(float(rate / bound), 2),
                                     "seconds_per_batch": round(secs, 1)}
     if args.breakdown:
-        result["breakdown"] = breakdown(prior, sampler, max(seconds), read_gb_s, weight_bytes)
+        result["breakdown"] = breakdown(prior, sampler, max(seconds), read_gb_s, weight_bytes,
+                                        cache_bytes, reach)
     bounds = [r["bound_tokens_per_s"] for r in result["batches"].values()]
     result["bound_gain_last_over_first_batch"] = round(bounds[-1] / bounds[0], 2)
     result["peak_rss_mb"] = common.peak_rss_mb()
