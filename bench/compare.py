@@ -57,29 +57,52 @@ def median_s(fn, repeats, warmup=1):
     return common.time_ms(fn, repeats, warmup) / 1000.0
 
 
+def vqvae_stages(name):
+    """Our VQ-VAE of config `name`, built and compiled, and its timed stages.
+
+    Returns:
+        `(stages, vqvae)`: `stages` maps `"train"` (one train step at the config's
+        batch), `"encode"` (one video) and `"decode"` (one video's codes) to callables
+        that return when their result is computed.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_videogpt import VQVAE
+
+    config = CONFIGS[name]
+    keras.utils.set_random_seed(0)
+    vqvae = VQVAE(sequence_length=16, resolution=64, **config["vq"])
+    vqvae.compile(optimizer=keras.optimizers.Adam(3e-4))
+    vqvae.optimizer.build(vqvae.trainable_variables)
+    shape = (config["batch"],) + vqvae.video_shape
+    video = tf.constant(np.random.uniform(-0.5, 0.5, shape), tf.float32)
+    step = tf.function(vqvae.train_step)
+    one = video[:1]
+    encode, decode = tf.function(vqvae.encode), tf.function(vqvae.decode)
+    codes = encode(one)
+    stages = {"train": lambda: step(video),
+              "encode": lambda: encode(one).numpy(),
+              "decode": lambda: decode(codes).numpy()}
+    return stages, vqvae
+
+
 def ours(name):
     """Our figures for one config, in this process."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from keras_videogpt import Sampler, VQVAE, VideoGPT
+    from keras_videogpt import Sampler, VideoGPT
 
     config = CONFIGS[name]
     batch, repeats = config["batch"], (5 if name == "tiny" else 3)
-    keras.utils.set_random_seed(0)
-    vqvae = VQVAE(sequence_length=16, resolution=64, **config["vq"])
-    vqvae.compile(optimizer=keras.optimizers.Adam(3e-4))
-    vqvae.optimizer.build(vqvae.trainable_variables)
-    video = tf.constant(np.random.uniform(-0.5, 0.5, (batch,) + vqvae.video_shape), tf.float32)
-    step = tf.function(vqvae.train_step)
-    out = {"vqvae_train_step_s": median_s(lambda: step(video), repeats)}
-    one = video[:1]
-    encode, decode = tf.function(vqvae.encode), tf.function(vqvae.decode)
-    codes = encode(one)
+    stages, vqvae = vqvae_stages(name)
+    out = {"vqvae_train_step_s": median_s(stages["train"], repeats)}
     # Warm-up and repeats as the reference bench's (2 and 5).
-    out["vqvae_encode_s_per_video"] = median_s(lambda: encode(one).numpy(), 5, warmup=2)
-    out["vqvae_decode_s_per_video"] = median_s(lambda: decode(codes).numpy(), 5, warmup=2)
+    out["vqvae_encode_s_per_video"] = median_s(stages["encode"], 5, warmup=2)
+    out["vqvae_decode_s_per_video"] = median_s(stages["decode"], 5, warmup=2)
 
     prior = VideoGPT.from_vqvae(vqvae, dropout=0.2, attn_dropout=0.3, attn_type="full",
                                 **config["prior"])

@@ -39,6 +39,9 @@ def test_help(script):
     ("convs.py", ["--convs=huge"], "unknown conv group 'huge'"),
     ("bandwidth.py", ["--breakdown", "--attn_type=sparse"],
      "--breakdown fits the full attention's segments"),
+    ("paired.py", ["--stages=fly"], "unknown stage 'fly'"),
+    ("paired.py", ["--pairs=0"], "--pairs and --repeats must be at least 1"),
+    ("paired.py", [], "pass --ref_python and --ref_videogpt"),
 ])
 def test_bad_flags_are_named(script, args, message):
     out = run(script, *args)
