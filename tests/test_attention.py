@@ -291,3 +291,38 @@ def test_bad_arguments_are_named():
         GridAttention(0)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         GridAttention(3)(np.zeros((1, 1, 2, 2, 8), "float32"))
+
+
+@pytest.mark.parametrize("islands", [True, False])
+def test_axial_block_is_the_sum_of_its_three_attentions(rng, islands):
+    """`AxialBlock` projects for its three attentions together; values and gradients are the
+    sum of the three `GridAttention` calls, with and without XLA islands."""
+    import contextlib
+
+    import tensorflow as tf
+
+    from keras_videogpt.layers.xla_island import no_islands
+    from keras_videogpt.vqvae.blocks import AxialBlock
+
+    block = AxialBlock(2)
+    x = tf.constant(rng.normal(size=(2, 3, 4, 5, 8)), tf.float32)
+    block(x)
+    for attn in block._attentions:  # non-zero biases, so their sum is checked too
+        attn.output_bias.assign(rng.normal(size=attn.output_bias.shape))
+
+    def both(x):
+        ours = block(x)
+        summed = block.attn_w(x) + block.attn_h(x) + block.attn_t(x)
+        return ours, summed
+
+    with no_islands() if not islands else contextlib.nullcontext():
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            ours, summed = tf.function(both)(x)
+            loss_ours, loss_summed = (tf.reduce_sum(tf.sin(y)) for y in (ours, summed))
+    np.testing.assert_allclose(ours.numpy(), summed.numpy(), atol=1e-5)
+    grads = [tape.gradient(loss, [x] + block.trainable_variables)
+             for loss in (loss_ours, loss_summed)]
+    assert len(grads[0]) == 1 + 3 * 5
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)

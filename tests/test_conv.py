@@ -168,6 +168,26 @@ def test_winograd_conv_gradients_match_the_direct_convs(rng, kernel, size):
         assert np.abs(a - b).max() < 2e-5 * np.abs(b).max()
 
 
+def test_island_winograd_gives_winograd_conv3d_values_and_gradients(rng):
+    """`IslandWinograd` (XLA transforms, TF products) computes what `winograd_conv3d` does."""
+    import tensorflow as tf
+
+    from keras_videogpt.layers.winograd import IslandWinograd, winograd_conv3d
+
+    x = tf.constant(rng.normal(size=(2, 6, 6, 8, 5)), tf.float32)
+    w = tf.constant(rng.normal(size=(3, 3, 3, 5, 4)) * 0.2, tf.float32)
+    results = []
+    for conv in (IslandWinograd(), winograd_conv3d):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            y = tf.function(conv)(x, w)
+            loss = tf.reduce_sum(tf.sin(y))
+        results.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x, w])])
+    assert results[0][0].shape == (2, 4, 4, 6, 4)
+    for a, b in zip(*results):  # the same values up to float32 rounding
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_winograd_needs_even_outputs_and_the_layer_falls_back(rng):
     import tensorflow as tf
 

@@ -186,7 +186,7 @@ class SamePadConv3D(_SamePadConvBase):
                  temporal_padding="zeros", **kwargs):
         super().__init__(filters, kernel_size, strides=strides, use_bias=use_bias,
                          temporal_padding=temporal_padding, **kwargs)
-        self._winograd = Island(winograd.winograd_conv3d)
+        self._winograd = winograd.IslandWinograd()
 
     def build(self, input_shape):
         in_channels = input_shape[-1]

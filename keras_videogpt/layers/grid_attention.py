@@ -188,6 +188,17 @@ class GridAttention(keras.layers.Layer):
         q = ops.einsum("bthwc,cnd->bthwnd", query, self.query_kernel)
         k = ops.einsum("bthwc,cnd->bthwnd", value, self.key_kernel)
         v = ops.einsum("bthwc,cnd->bthwnd", value, self.value_kernel)
+        out = self.attend(q, k, v, training=training)
+        out = ops.einsum("bthwnd,ndc->bthwc", out, self.output_kernel)
+        return out + self.output_bias
+
+    def attend(self, q, k, v, training=None):
+        """The attention itself, between the projections: `[B, T, H, W, heads, d]` each.
+
+        `call` is the input projections, this, and the output projection;
+        `AxialBlock` runs its three attentions' projections together and calls
+        this for each.
+        """
         pattern = self.pattern
         if pattern == "full":
             out = self._full(q, k, v, training)
@@ -200,8 +211,7 @@ class GridAttention(keras.layers.Layer):
             out = 0
             for axis in self.attention_axes:
                 out = out + self._along(axis, q, k, v, training)
-        out = ops.einsum("bthwnd,ndc->bthwc", out, self.output_kernel)
-        return out + self.output_bias
+        return out
 
     def _full(self, q, k, v, training):
         grid = q.shape[1:4]

@@ -13,9 +13,10 @@ matmul. Axes of 4 taps take 4 outputs a tile where their size allows
 
 Axes with one tap are not transformed (an output "tile" of one). The
 transforms are many small slices and sums: TF runs them op by op far slower
-than its direct conv, so the VQ-VAE runs them as one XLA island
-(`SamePadConv3D`); on a 2-core CPU a kernel-3 conv of 240 channels then took
-about 0.6x the time of TF's direct conv (`bench/README.md`). Values agree
+than its direct conv, so the VQ-VAE runs them as XLA islands and leaves the
+products to TF (`IslandWinograd`, in `SamePadConv3D`); on a 2-core CPU a
+kernel-3 conv of 240 channels then took about 0.6-0.7x the time of TF's direct
+conv (`bench/README.md`). Values agree
 with the direct conv to float32 rounding (the transforms' coefficients are
 0, +-1 and powers of 2 up to the kernel of 4).
 
@@ -28,6 +29,8 @@ TensorShape([1, 4, 8, 8, 8])
 
 import numpy as np
 import tensorflow as tf
+
+from keras_videogpt.layers.xla_island import Island
 
 # Interpolation points, in the order they are taken: F(m, r) uses the first m + r - 2
 # and infinity. Small magnitudes keep the transforms' rounding near the direct
@@ -153,41 +156,45 @@ def _transform_kernel(kernel, mats):
     return u
 
 
-def winograd_conv3d(x, kernel):
-    """VALID, stride-1 3D correlation of `[B, T, H, W, C]` by `[kT, kH, kW, C, F]`.
+def _plan(kernel_size, out):
+    """Per axis: outputs per tile, tiles, and the Toom-Cook matrices (None if untransformed)."""
+    step = [outputs_per_tile(k, n) for k, n in zip(kernel_size, out)]
+    tiles = [n // s for n, s in zip(out, step)]
+    mats = [toom_cook(k, m) if k > 1 else None for k, m in zip(kernel_size, step)]
+    return step, tiles, mats
 
-    What `tf.nn.conv3d(x, kernel, [1] * 5, "VALID")` computes, with fewer
-    multiplications. Each axis with more than one tap needs an even number of
-    outputs (`applies`).
 
-    Returns:
-        `[B, T - kT + 1, H - kH + 1, W - kW + 1, F]`.
+def transform_inputs(x, kernel):
+    """The two operands of Winograd's products: `(v [P, N, C], u [P, C, F])`.
+
+    `v` holds every input tile transformed by `BT` along each axis, `u` the
+    kernel transformed by `G`; P is the number of points (`(rT + 1)(rH + 1)(rW + 1)`
+    with 2 outputs a tile), N the tiles times the batch. `transform_outputs` of
+    `matmul(v, u)` gives the conv.
     """
     kernel_size = tuple(int(k) for k in kernel.shape[:3])
     channels, filters = int(kernel.shape[3]), int(kernel.shape[4])
     out = tuple(int(d) - k + 1 for d, k in zip(x.shape[1:4], kernel_size))
-    if not applies(kernel_size, out):
-        raise ValueError(f"winograd_conv3d needs an even output size on every axis with more "
-                         f"than one tap; kernel {kernel_size}, output {out}.")
-    step = [outputs_per_tile(k, n) for k, n in zip(kernel_size, out)]
-    tiles = [n // s for n, s in zip(out, step)]
-    mats = [toom_cook(k, m) if k > 1 else None for k, m in zip(kernel_size, step)]
-
-    # Inputs: every tile's transformed elements, one tensor per (aT, aH, aW), row-major.
+    step, tiles, mats = _plan(kernel_size, out)
+    # Every tile's transformed elements, one tensor per (aT, aH, aW), row-major.
     parts = [x]
     for axis, m in enumerate(mats):
         if m is not None:
             parts = [t for p in parts
                      for t in _transform_inputs(p, axis + 1, m[2], tiles[axis], step[axis])]
-    sizes = [m[2].shape[0] if m is not None else 1 for m in mats]
     v = tf.reshape(tf.stack(parts, 0), (len(parts), -1, channels))
-
     u = _transform_kernel(kernel, mats)
-    products = tf.matmul(v, tf.reshape(u, (len(parts), channels, filters)))
-    products = tf.reshape(products, [len(parts), -1] + tiles + [filters])
-    parts = tf.unstack(products, axis=0)
+    return v, tf.reshape(u, (len(parts), channels, filters))
 
-    # Outputs: AT along each transformed axis, in the order the parts were made.
+
+def transform_outputs(products, kernel_size, out):
+    """The conv's output `[B, *out, F]` from Winograd's products `[P, N, F]` (`AT` per axis)."""
+    step, tiles, mats = _plan(kernel_size, out)
+    sizes = [m[2].shape[0] if m is not None else 1 for m in mats]
+    filters = int(products.shape[-1])
+    products = tf.reshape(products, [int(products.shape[0]), -1] + tiles + [filters])
+    parts = tf.unstack(products, axis=0)
+    # AT along each transformed axis, in the order `transform_inputs` made the parts.
     for axis, m in enumerate(mats):
         if m is None:
             continue
@@ -200,3 +207,52 @@ def winograd_conv3d(x, kernel):
     y = tf.reshape(tf.stack(parts, 0), step + [-1] + tiles + [filters])
     y = tf.transpose(y, (3, 4, 0, 5, 1, 6, 2, 7))
     return tf.reshape(y, [-1] + list(out) + [filters])
+
+
+def winograd_conv3d(x, kernel, inputs=transform_inputs, outputs=transform_outputs):
+    """VALID, stride-1 3D correlation of `[B, T, H, W, C]` by `[kT, kH, kW, C, F]`.
+
+    What `tf.nn.conv3d(x, kernel, [1] * 5, "VALID")` computes, with fewer
+    multiplications. Each axis with more than one tap needs an even number of
+    outputs (`applies`).
+
+    Args:
+        x: the input.
+        kernel: the kernel.
+        inputs, outputs: `transform_inputs` and `transform_outputs`, or the
+            same compiled (`IslandWinograd` passes them as XLA islands).
+
+    Returns:
+        `[B, T - kT + 1, H - kH + 1, W - kW + 1, F]`.
+    """
+    kernel_size = tuple(int(k) for k in kernel.shape[:3])
+    out = tuple(int(d) - k + 1 for d, k in zip(x.shape[1:4], kernel_size))
+    if not applies(kernel_size, out):
+        raise ValueError(f"winograd_conv3d needs an even output size on every axis with more "
+                         f"than one tap; kernel {kernel_size}, output {out}.")
+    v, u = inputs(x, kernel)
+    return outputs(tf.matmul(v, u), kernel_size, out)
+
+
+class IslandWinograd:
+    """`winograd_conv3d` whose transforms run as XLA islands and whose products run in TF.
+
+    The transforms are many small slices and sums, which XLA fuses; the
+    products are one batched matrix product, which TF's CPU kernel (oneDNN)
+    ran faster than XLA's: the bair decoder block's kernel-3 conv (240 -> 120
+    channels on 4x32x32) took 21.9 against 24.7 ms as one island, in one
+    interleaved run (2026-12-01, Intel Xeon). Outside islands
+    (`xla_island.no_islands`) it is `winograd_conv3d` in plain TF ops.
+
+    Example:
+    >>> conv = IslandWinograd()
+    >>> conv(tf.ones((1, 6, 10, 10, 4)), tf.ones((3, 3, 3, 4, 8))).shape
+    TensorShape([1, 4, 8, 8, 8])
+    """
+
+    def __init__(self):
+        self._inputs = Island(transform_inputs)
+        self._outputs = Island(transform_outputs)
+
+    def __call__(self, x, kernel):
+        return winograd_conv3d(x, kernel, self._inputs, self._outputs)

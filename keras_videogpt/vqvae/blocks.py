@@ -36,8 +36,22 @@ def stride_schedule(downsample):
 class AxialBlock(keras.layers.Layer):
     """Sum of three non-causal attentions, along W, H and T, each with its own weights.
 
+    The same sum as calling the three `GridAttention`s, computed in three parts:
+    the nine input projections as three matrix products (each attention's q, k
+    and v side by side), the attentions as one XLA island where islands run,
+    and the three output projections as one product. TF's CPU matrix product
+    (oneDNN) ran the projections 15-25% faster than XLA's dots, and XLA runs the
+    attentions' many small ops about twice as fast as TF: the bair decoder's
+    block took 44.6 against 49.6 ms with all of it in one island, in one
+    interleaved run (2026-12-01, Intel Xeon).
+
     Args:
         num_heads: heads of each attention (the reference uses 2).
+
+    Example:
+    >>> block = AxialBlock(2)
+    >>> tuple(block(keras.ops.ones((1, 2, 4, 4, 8))).shape)
+    (1, 2, 4, 4, 8)
     """
 
     def __init__(self, num_heads=2, **kwargs):
@@ -46,19 +60,40 @@ class AxialBlock(keras.layers.Layer):
         self.attn_w = GridAttention(num_heads, attention_axes=(3,), name="attn_w")
         self.attn_h = GridAttention(num_heads, attention_axes=(2,), name="attn_h")
         self.attn_t = GridAttention(num_heads, attention_axes=(1,), name="attn_t")
-        self._island = Island(self._sum)
+        self._island = Island(self._attend)
+
+    @property
+    def _attentions(self):
+        return (self.attn_w, self.attn_h, self.attn_t)
 
     def build(self, input_shape):
-        for attn in (self.attn_w, self.attn_h, self.attn_t):
+        for attn in self._attentions:
             attn.build(input_shape)
 
     def call(self, x, training=None):
-        # One XLA cluster in an uncompiled graph: about half the time of TF's many small ops.
-        return self._island(x, bool(training))
+        channels = x.shape[-1]
+        flat = ops.reshape(x, (-1, channels))
 
-    def _sum(self, x, training):
-        return (self.attn_w(x, training=training) + self.attn_h(x, training=training)
-                + self.attn_t(x, training=training))
+        def side_by_side(attn):
+            kernels = (attn.query_kernel, attn.key_kernel, attn.value_kernel)
+            return ops.concatenate([ops.reshape(ops.cast(w, x.dtype), (channels, -1))
+                                    for w in kernels], axis=1)
+
+        qkv = [ops.matmul(flat, side_by_side(attn)) for attn in self._attentions]
+        out = self._island(*qkv, tuple(x.shape[1:4]), bool(training))
+        kernel = ops.concatenate([ops.reshape(ops.cast(attn.output_kernel, x.dtype),
+                                              (-1, channels)) for attn in self._attentions], 0)
+        bias = sum(ops.cast(attn.output_bias, x.dtype) for attn in self._attentions)
+        return ops.reshape(ops.matmul(out, kernel) + bias, ops.shape(x))
+
+    def _attend(self, qkv_w, qkv_h, qkv_t, grid, training):
+        """The three attentions of `[N, 3 * C]` projections (q, k, v); `[N, 3 * C]` out."""
+        outs = []
+        for attn, qkv in zip(self._attentions, (qkv_w, qkv_h, qkv_t)):
+            n, d = attn.num_heads, attn.key_dim
+            q, k, v = (ops.reshape(t, (-1, *grid, n, d)) for t in ops.split(qkv, 3, axis=-1))
+            outs.append(ops.reshape(attn.attend(q, k, v, training=training), (-1, n * d)))
+        return ops.concatenate(outs, axis=-1)
 
     def get_config(self):
         config = super().get_config()
