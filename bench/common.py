@@ -10,17 +10,30 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def time_ms(fn, repeats=3, warmup=1):
-    """Median wall time of `fn()` in ms, after `warmup` calls (compilation)."""
+def wall_times(fn, repeats, warmup=0):
+    """Wall seconds of each of `repeats` calls of `fn()`, after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
-    times = []
+    seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return round(times[len(times) // 2], 2)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def time_ms(fn, repeats=3, warmup=1):
+    """Median wall time of `fn()` in ms, after `warmup` calls (compilation)."""
+    times = sorted(wall_times(fn, repeats, warmup))
+    return round(times[len(times) // 2] * 1000, 2)
+
+
+def check_names(parser, names, known, what):
+    """`names`, each of which must be in `known`; an unknown one is a usage error naming it."""
+    for name in names:
+        if name not in known:
+            parser.error(f"unknown {what} {name!r}; choose from {', '.join(known)}")
+    return names
 
 
 def peak_rss_mb():

@@ -162,6 +162,7 @@ def main():
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1; got {args.rounds}")
+    configs = common.check_names(parser, args.configs.split(","), CONFIGS, "config")
     if args.ours_only:
         print("OURS " + json.dumps(ours(args.ours_only)), flush=True)
         return
@@ -171,7 +172,7 @@ def main():
     if args.rounds > 1:
         result["rounds"] = args.rounds
     speedup = lambda what, ours, ref: ours / ref if what == RATE else ref / ours
-    for name in args.configs.split(","):
+    for name in configs:
         refs, mines = [], []
         for _ in range(args.rounds):
             if with_reference:

@@ -152,10 +152,7 @@ def main():
                         help="comma-separated groups of " + ", ".join(CONVS))
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    groups = args.convs.split(",")
-    unknown = [g for g in groups if g not in CONVS]
-    if unknown:
-        parser.error(f"unknown conv group {unknown[0]!r}; choose from {', '.join(CONVS)}")
+    groups = common.check_names(parser, args.convs.split(","), CONVS, "conv group")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1; got {args.repeats}")
     result = {}

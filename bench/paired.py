@@ -63,17 +63,6 @@ class Reference:
         self.proc.wait()
 
 
-def time_ours(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
 def paired(name, stage_names, pairs, repeats, reference):
     """Per stage: both sides' median seconds over all pairs, and each pair's ratio."""
     ours, _ = vqvae_stages(name)
@@ -81,7 +70,7 @@ def paired(name, stage_names, pairs, repeats, reference):
     for stage in stage_names:
         warm = 1 if stage == "train" else 2
         reference.time(stage, 1, warm)
-        time_ours(ours[stage], 1, warm)
+        common.wall_times(ours[stage], 1, warm)
         ref_s, our_s, ratios = [], [], []
         for i in range(pairs):
             halves = {}
@@ -90,7 +79,7 @@ def paired(name, stage_names, pairs, repeats, reference):
                 if side == "ref":
                     halves[side] = statistics.median(reference.time(stage, repeats, 0))
                 else:
-                    halves[side] = statistics.median(time_ours(ours[stage], repeats, 0))
+                    halves[side] = statistics.median(common.wall_times(ours[stage], repeats))
             ref_s.append(halves["ref"])
             our_s.append(halves["ours"])
             ratios.append(halves["ref"] / halves["ours"])
@@ -112,14 +101,8 @@ def main():
     parser.add_argument("--ref_python", default=os.environ.get("REF_PYTHON"))
     parser.add_argument("--ref_videogpt", default=os.environ.get("REF_VIDEOGPT"))
     args = parser.parse_args()
-    configs = args.configs.split(",")
-    stages = args.stages.split(",")
-    for name in configs:
-        if name not in CONFIGS:
-            parser.error(f"unknown config {name!r}; choose from {', '.join(CONFIGS)}")
-    for stage in stages:
-        if stage not in STAGES:
-            parser.error(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+    configs = common.check_names(parser, args.configs.split(","), CONFIGS, "config")
+    stages = common.check_names(parser, args.stages.split(","), STAGES, "stage")
     if args.pairs < 1 or args.repeats < 1:
         parser.error("--pairs and --repeats must be at least 1")
     if not (args.ref_python and args.ref_videogpt):

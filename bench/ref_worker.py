@@ -16,7 +16,8 @@ import argparse
 import json
 import os
 import sys
-import time
+
+import common  # bench/common.py: standard library only, so it loads under the reference's Python
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REF_BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "reference-bench")
@@ -76,13 +77,7 @@ def main():
         if not words or words[0] == "quit":
             break
         stage, repeats, warmup = words[0], int(words[1]), int(words[2])
-        for _ in range(warmup):
-            runs[stage]()
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            runs[stage]()
-            seconds.append(time.perf_counter() - start)
+        seconds = common.wall_times(runs[stage], repeats, warmup)
         print(json.dumps({"stage": stage, "seconds": seconds}), flush=True)
 
 

@@ -158,14 +158,9 @@ def main():
         print(json.dumps(child(model, preset, int(devices), bool(int(xla)), policy, int(batch),
                                int(steps), bool(int(remat)))))
         return
-    presets = args.presets.split(",")
-    variants = tuple(v for v in args.variants.split(",") if v)
-    for name in presets:
-        if name not in BATCH:
-            parser.error(f"unknown preset {name!r}; choose among {', '.join(BATCH)}")
-    for name in variants:
-        if name not in VARIANTS:
-            parser.error(f"unknown variant {name!r}; choose among {', '.join(VARIANTS)}")
+    presets = common.check_names(parser, args.presets.split(","), BATCH, "preset")
+    variants = common.check_names(parser, tuple(v for v in args.variants.split(",") if v),
+                                  VARIANTS, "variant")
     result = {"device": "cpu, 2 cores; 2 logical devices share them",
               "cpu_bf16_units": cpu_bf16_units()}
     for preset in presets:

@@ -31,6 +31,7 @@ def test_help(script):
 
 @pytest.mark.parametrize("script, args, message", [
     ("compare.py", ["--rounds=0"], "--rounds must be at least 1"),
+    ("compare.py", ["--configs=huge"], "unknown config 'huge'"),
     ("scale.py", ["--presets=huge"], "unknown preset 'huge'"),
     ("scale.py", ["--variants=fp8"], "unknown variant 'fp8'"),
     ("quantizers.py", ["--clips=0"], "must be >= 1"),
@@ -40,6 +41,7 @@ def test_help(script):
     ("bandwidth.py", ["--breakdown", "--attn_type=sparse"],
      "--breakdown fits the full attention's segments"),
     ("paired.py", ["--stages=fly"], "unknown stage 'fly'"),
+    ("paired.py", ["--configs=huge"], "unknown config 'huge'"),
     ("paired.py", ["--pairs=0"], "--pairs and --repeats must be at least 1"),
     ("paired.py", [], "pass --ref_python and --ref_videogpt"),
 ])
