@@ -30,6 +30,13 @@ CAUSAL_BLOCKS = 4
 SHORT_AXIS = 4
 
 
+def side_by_side(kernels):
+    """`[C, heads, d]` projection kernels as one `[C, sum of heads * d]` matrix, in order: one
+    matrix product then projects through all of them."""
+    flat = [ops.reshape(w, (w.shape[0], -1)) for w in kernels]
+    return flat[0] if len(flat) == 1 else ops.concatenate(flat, axis=1)
+
+
 def raster_coordinates(shape):
     """`[L, len(shape)]` int32 coordinates of each position in raster order."""
     grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
@@ -429,10 +436,9 @@ class GridAttention(keras.layers.Layer):
         if query.shape[0] != 1:
             return [ops.einsum("bc,cnd->bnd", query, w) for w in kernels]
         n, d = self.num_heads, self.key_dim
-        flat = [ops.reshape(w, (w.shape[0], n * d)) for w in kernels]
-        out = ops.matmul(query, flat[0] if len(flat) == 1 else ops.concatenate(flat, axis=1))
+        out = ops.matmul(query, side_by_side(kernels))
         return [ops.reshape(out[:, i * n * d:(i + 1) * n * d], (1, n, d))
-                for i in range(len(flat))]
+                for i in range(len(kernels))]
 
     def decode_self(self, query, cache, index):
         """One causal self-attention step at raster position `index`.

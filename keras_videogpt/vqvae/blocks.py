@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_videogpt.layers.grid_attention import GridAttention
+from keras_videogpt.layers.grid_attention import GridAttention, side_by_side
 from keras_videogpt.layers.two_pass_batch_norm import TwoPassBatchNorm
 from keras_videogpt.layers.xla_island import Island
 from keras_videogpt.layers.conv import SamePadConv3D, SamePadConv3DTranspose
@@ -73,13 +73,9 @@ class AxialBlock(keras.layers.Layer):
     def call(self, x, training=None):
         channels = x.shape[-1]
         flat = ops.reshape(x, (-1, channels))
-
-        def side_by_side(attn):
-            kernels = (attn.query_kernel, attn.key_kernel, attn.value_kernel)
-            return ops.concatenate([ops.reshape(ops.cast(w, x.dtype), (channels, -1))
-                                    for w in kernels], axis=1)
-
-        qkv = [ops.matmul(flat, side_by_side(attn)) for attn in self._attentions]
+        qkv = [ops.matmul(flat, ops.cast(side_by_side(
+                   (attn.query_kernel, attn.key_kernel, attn.value_kernel)), x.dtype))
+               for attn in self._attentions]
         out = self._island(*qkv, tuple(x.shape[1:4]), bool(training))
         kernel = ops.concatenate([ops.reshape(ops.cast(attn.output_kernel, x.dtype),
                                               (-1, channels)) for attn in self._attentions], 0)
