@@ -213,7 +213,7 @@ def main():
     seconds = {}
     for batch in (int(b) for b in args.batches.split(",")):
         seconds[batch] = time_one_video(sampler, batch)
-        print(batch, round(seconds[batch], 1), "s", flush=True)
+        common.progress(batch, round(seconds[batch], 1), "s")
     read_after, _ = read_bandwidth_gb_s()
     read_gb_s = max(read_before, read_after)
     result.update(read_bandwidth_gb_s=read_gb_s, read_bandwidth_before_after_gb_s=[

@@ -42,4 +42,10 @@ def peak_rss_mb():
 
 
 def emit(result):
+    """Prints the run's one JSON document: the only thing a benchmark writes to stdout."""
     print(json.dumps(result, indent=1))
+
+
+def progress(*parts):
+    """A progress line on stderr, so that stdout stays one JSON document (`emit`)."""
+    print(*parts, file=sys.stderr, flush=True)

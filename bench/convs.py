@@ -163,7 +163,7 @@ def main():
             else:
                 row = measure(*spec, args.repeats)
             result[f"{group}: {name}"] = row
-            print(name, {k: v for k, v in row.items() if k.endswith("_ms")}, flush=True)
+            common.progress(name, {k: v for k, v in row.items() if k.endswith("_ms")})
     result["peak_rss_mb"] = common.peak_rss_mb()
     common.emit(result)
 

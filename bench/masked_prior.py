@@ -64,7 +64,7 @@ def measure(name, sampler, classifier, real, i3d, args):
     out["digit_score"] = round(digit_score(videos[:args.clips], classifier)["score"], 3)
     if args.fvd_clips:
         out["fvd"] = round(float(fvd(i3d, real, videos[:args.fvd_clips])), 1)
-    print(name, out, flush=True)
+    common.progress(name, out)
     return out
 
 

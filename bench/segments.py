@@ -54,7 +54,7 @@ def main():
         if proc.returncode or not lines:
             raise RuntimeError(f"segments={count} failed: {proc.stderr[-2000:]}")
         rows.append(json.loads(lines[-1][4:]))
-        print(rows[-1], flush=True)
+        common.progress(rows[-1])
     common.emit({"prior": "ref-tiny: hidden 192, 4 heads, 4 layers, full attention, 4x16x16",
                  "batch": 1, "runs": rows})
 

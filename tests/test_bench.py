@@ -1,6 +1,7 @@
 """The benchmark scripts start and parse their flags (they are run by hand, never by CI)."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,17 @@ def test_help(script):
 def test_bad_flags_are_named(script, args, message):
     out = run(script, *args)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_stdout_is_one_json_document(capsys):
+    # `python bench/x.py > x.json` must give valid JSON: progress lines go to stderr.
+    sys.path.insert(0, BENCH)
+    try:
+        import common
+    finally:
+        sys.path.remove(BENCH)
+    common.progress(8, 96.9, "s")
+    common.emit({"batches": {"8": {"tokens_per_s": 338.3}}})
+    out = capsys.readouterr()
+    assert json.loads(out.out) == {"batches": {"8": {"tokens_per_s": 338.3}}}
+    assert out.err == "8 96.9 s\n"
