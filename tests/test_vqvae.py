@@ -31,6 +31,19 @@ def test_shapes_and_dtypes(clips):
     assert model(clips[:2]).shape == (2, 4, 16, 16, 3)
 
 
+def test_eager_encode_and_decode_trace_once_for_any_batch_size(clips):
+    # Each model's graphs leave the batch size open: new batch sizes reuse them, and the
+    # codes and videos equal one call per clip.
+    for model in (VQVAE(**TINY_VQVAE), VQVAE(**TINY_VQVAE)):
+        codes = {b: model.encode(clips[:b]) for b in (1, 3, 2)}
+        videos = {b: model.decode(codes[b]) for b in (1, 3, 2)}
+        graphs = model._inference_graphs
+        assert len(graphs) == 2
+        assert [g.experimental_get_tracing_count() for g in graphs.values()] == [1, 1]
+        np.testing.assert_array_equal(codes[3][:1], codes[1])
+        np.testing.assert_allclose(videos[3][:2], videos[2], atol=1e-5)
+
+
 def test_uint8_video_is_converted(clips):
     model = VQVAE(**TINY_VQVAE)
     as_uint8 = np.round((clips[:2] + 0.5) * 255).astype("uint8")

@@ -222,10 +222,15 @@ class VQVAE(keras.Model):
         """
         if not (tf.executing_eagerly() and isinstance(x, tf.Tensor)):
             return fn(x)
+        # One graph per (dtype, shape past the batch), traced once with the batch size left
+        # open. TF counts a method's traces over every model, so retracing on each new
+        # batch size made the demo's second model warn of "excessive retracing".
+        key = (name, x.dtype, tuple(x.shape[1:]))
         graphs = self.__dict__.setdefault("_inference_graphs", {})
-        if name not in graphs:
-            graphs[name] = tf.function(fn, reduce_retracing=True)
-        return graphs[name](x)
+        if key not in graphs:
+            spec = tf.TensorSpec((None,) + key[2], x.dtype)
+            graphs[key] = tf.function(fn, input_signature=[spec])
+        return graphs[key](x)
 
     def embed(self, codes):
         """Codebook vectors `[B, t, h, w, embedding_dim]` of int codes."""
