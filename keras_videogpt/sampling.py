@@ -12,6 +12,8 @@ every token. It exists to prove the cached sampler right: with the same
 seed, both draw the same codes.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -212,10 +214,8 @@ class Sampler:
         self.segment_ends = sorted({int(round(self.length * (j + 1) / segments))
                                     for j in range(segments)})
         compiled = lambda fn: tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
-        self._loop = compiled(self.draw_codes)
-        # A prompt's length is static in the loop (it fixes which positions are forced), so
-        # `continue_codes` traces one function per length instead of relaxing the shape.
-        self._prompted_loop = tf.function(self.draw_codes, jit_compile=jit_compile)
+        self._jit_compile = jit_compile
+        self._loops = {}  # the whole loop, compiled once per static setting (`loop`)
         # With a progress callback (and for benchmarks): the same loop, run over chunks of
         # positions; `start` and `decode_positions` are the compiled pieces.
         self.start = compiled(self.start_state)
@@ -277,6 +277,22 @@ class Sampler:
             lambda i, *_: i < stop, body, (start, prev, codes, states),
             maximum_iterations=self.length)
         return prev, codes, prior.close_segment(caches, states, begin, end)
+
+    def loop(self, batch_size, guided=False, prompt_length=None):
+        """The compiled `draw_codes` for one batch size, with or without guidance, and for
+        one prompt length (`continue_codes`, which forces that many positions).
+
+        These settings fix the loop's shapes, which XLA needs static, so each has its
+        own function, traced once. One function retraced per setting had TF warn of
+        "excessive retracing" after a few batch sizes, at a cost that is by design.
+        """
+        key = (int(batch_size), bool(guided), prompt_length)
+        if key not in self._loops:
+            # A partial per setting: TF counts the traces of one Python function together.
+            self._loops[key] = tf.function(functools.partial(self.draw_codes, key[0]),
+                                           jit_compile=self._jit_compile,
+                                           reduce_retracing=prompt_length is None)
+        return self._loops[key]
 
     def _key_limit(self, stop):
         """The end of the segment that holds position `stop - 1` (see `SEGMENTS`)."""
@@ -345,12 +361,13 @@ class Sampler:
             guidance = tf.constant(float(guidance_scale))
             if progress is not None:
                 raise ValueError("progress is not available with guidance_scale != 1.")
-        args = (batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
+        args = (seed_rows(seed, batch_size), tf.constant(float(temperature)),
                 tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector,
                 frame_encoding)
         if progress is None:
-            return self._loop(*args, guidance_scale=guidance)
-        return self._chunked(*args, progress, chunks)
+            return self.loop(batch_size, guided=guidance is not None)(
+                *args, guidance_scale=guidance)
+        return self._chunked(batch_size, *args, progress, chunks)
 
     def continue_codes(self, prefix, seed=0, temperature=1.0, top_k=None, top_p=None,
                        cond_frames=None, label=None, draw_offset=0):
@@ -368,8 +385,8 @@ class Sampler:
         seed = validation.check_seed(seed)
         check_controls(temperature, top_k, top_p, self.prior.n_codes)
         vector, frame_encoding = self.conditions(batch_size, cond_frames, label)
-        return self._prompted_loop(
-            batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
+        return self.loop(batch_size, prompt_length=int(np.prod(prefix.shape[1:])))(
+            seed_rows(seed, batch_size), tf.constant(float(temperature)),
             tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)), vector,
             frame_encoding, prefix=tf.constant(prefix.reshape(batch_size, -1), tf.int32),
             draw_offset=tf.constant(int(draw_offset), tf.int64))

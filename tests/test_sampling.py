@@ -74,8 +74,21 @@ def test_sample_reuses_one_compiled_sampler_per_prior():
     second = sampling.sample(prior, batch_size=2, seed=1)["codes"].numpy()
     np.testing.assert_array_equal(first, second)
     assert sampling.cached_sampler(prior) is sampler
-    assert sampler._loop.experimental_get_tracing_count() == 1  # traced once, not per call
+    assert sampler.loop(2).experimental_get_tracing_count() == 1  # traced once, not per call
     assert sampling.cached_sampler(prior, jit_compile=False) is not sampler
+
+
+def test_each_batch_size_and_prompt_length_has_a_loop_traced_once():
+    prior = VideoGPT(**TINY_PRIOR)
+    randomize_output(prior)
+    sampler = sampling.Sampler(prior)
+    for batch in (1, 2, 3, 2, 1):
+        codes = sampler.sample_codes(batch, seed=5).numpy()
+    prompted = sampler.continue_codes(codes[:, :1], seed=5).numpy()
+    np.testing.assert_array_equal(prompted[:, :1], codes[:, :1])
+    assert set(sampler._loops) == {(1, False, None), (2, False, None), (3, False, None),
+                                   (1, False, 12)}
+    assert all(f.experimental_get_tracing_count() == 1 for f in sampler._loops.values())
 
 
 def test_same_seed_same_codes_other_seed_other_codes():
