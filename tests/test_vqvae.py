@@ -32,8 +32,8 @@ def test_shapes_and_dtypes(clips):
 
 
 def test_eager_encode_and_decode_trace_once_for_any_batch_size(clips):
-    # Each model's graphs leave the batch size open: new batch sizes reuse them, and the
-    # codes and videos equal one call per clip.
+    # Each model's graphs leave the batch size open: new batch sizes reuse them, and a
+    # batch's first rows equal a smaller batch's.
     for model in (VQVAE(**TINY_VQVAE), VQVAE(**TINY_VQVAE)):
         codes = {b: model.encode(clips[:b]) for b in (1, 3, 2)}
         videos = {b: model.decode(codes[b]) for b in (1, 3, 2)}
