@@ -20,6 +20,7 @@ Example:
 >>> out = sampler.sample(batch_size=4, seed=0)               # doctest: +SKIP
 """
 
+import functools
 import math
 
 import numpy as np
@@ -75,8 +76,19 @@ class MaskedSampler:
         self.steps = int(steps)
         self.schedule = masked_after(self.steps, self.length)
         self.choice_temperature = float(choice_temperature)
-        self._loop = tf.function(self.draw_codes, jit_compile=jit_compile,
-                                 reduce_retracing=True)
+        self._jit_compile = jit_compile
+        self._loops = {}  # the whole loop, compiled once per batch size (`loop`)
+
+    def loop(self, batch_size):
+        """The compiled `draw_codes` for one batch size, traced once (as `Sampler.loop`:
+        the batch size fixes the loop's shapes, and one function retraced per batch size
+        had TF warn of "excessive retracing")."""
+        batch_size = int(batch_size)
+        if batch_size not in self._loops:
+            self._loops[batch_size] = tf.function(
+                functools.partial(self.draw_codes, batch_size),
+                jit_compile=self._jit_compile, reduce_retracing=True)
+        return self._loops[batch_size]
 
     def _logits(self, codes, mask, label, guidance_scale, cond_frames):
         prior, b = self.prior, tf.shape(codes)[0]
@@ -141,9 +153,10 @@ class MaskedSampler:
                 raise ValueError(f"This prior is conditioned on {prior.n_cond_frames} frame(s): "
                                  "pass `cond_frames`.")
             cond_frames = validation.to_float_video(np.asarray(cond_frames))
-        return self._loop(batch_size, seed_rows(seed, batch_size), tf.constant(float(temperature)),
-                          tf.constant(int(top_k or 0)), tf.constant(float(top_p or 1.0)),
-                          cond_frames, label, tf.constant(float(guidance_scale)))
+        return self.loop(batch_size)(seed_rows(seed, batch_size), tf.constant(float(temperature)),
+                                     tf.constant(int(top_k or 0)),
+                                     tf.constant(float(top_p or 1.0)), cond_frames, label,
+                                     tf.constant(float(guidance_scale)))
 
     def sample(self, batch_size=1, seed=0, temperature=1.0, top_k=None, top_p=None,
                cond_frames=None, label=None, guidance_scale=1.0):

@@ -112,6 +112,11 @@ def test_n_step_sampler_equals_a_naive_reimplementation(jit_compile):
     assert codes.shape == (3, 2, 2, 3) and codes.max() < 8
     np.testing.assert_array_equal(sampler.sample_codes(3, seed=5).numpy(), codes)
     assert not np.array_equal(sampler.sample_codes(3, seed=6).numpy(), codes)
+    # A second batch size gets its own loop; each is traced once, and seed rows stay the same.
+    first = sampler.sample_codes(1, seed=5).numpy()
+    np.testing.assert_array_equal(first, codes[:1])
+    assert sorted(sampler._loops) == [1, 3]
+    assert [sampler.loop(b).experimental_get_tracing_count() for b in (1, 3)] == [1, 1]
 
 
 def test_guidance_formula_and_sampling():
