@@ -291,7 +291,7 @@ class Sampler:
             # A partial per setting: TF counts the traces of one Python function together.
             self._loops[key] = tf.function(functools.partial(self.draw_codes, key[0]),
                                            jit_compile=self._jit_compile,
-                                           reduce_retracing=prompt_length is None)
+                                           reduce_retracing=True)
         return self._loops[key]
 
     def _key_limit(self, stop):
