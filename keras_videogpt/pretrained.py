@@ -6,7 +6,8 @@ not fit (then float32), plus a JSON header (`__meta__`) with the model's
 class, its config and each variable's path and shape. Loading builds the
 model from its preset, checks the header against it, and assigns each array
 cast to the variable's dtype, so a file never loads into a model of another
-shape.
+shape, nor into one whose variables fit but compute something else (another
+attention type or head count, say).
 
 A prior's frozen copy of the VQ-VAE codebook is not stored: it comes from the
 VQ-VAE the prior is loaded over, and the header keeps a fingerprint of the
@@ -37,6 +38,29 @@ _FLOAT16_MAX = 65504.0
 def shipped_path(filename):
     """The path of a weights file that ships in the package (`keras_videogpt/weights/`)."""
     return os.path.join(WEIGHTS_DIR, filename)
+
+
+# Settings that change what a model computes but not its variables' shapes: a file only loads
+# into a model that agrees with it on each of these that both configs hold. (Settings that
+# change the variables are caught by their names and shapes.)
+_SAME_SHAPES_OTHER_RESULTS = ("attn_type", "num_heads", "latent_shape", "reference_epsilon",
+                              "downsample", "quantizer", "levels", "reference_rounding")
+_SPARSE_LAYOUT = ("sparse_block_size", "sparse_local_blocks")
+
+
+def _check_settings(path, saved, config):
+    """Raises if `config` differs from the `saved` one where the variables cannot tell."""
+    keys = _SAME_SHAPES_OTHER_RESULTS
+    if saved.get("attn_type") == "sparse":
+        keys += _SPARSE_LAYOUT
+    differ = [k for k in keys if k in saved and k in config
+              and _plain(saved[k]) != _plain(config[k])]
+    if differ:
+        found = ", ".join(f"{k}={saved[k]!r} in the file but {_plain(config[k])!r} here"
+                          for k in differ)
+        raise ValueError(f"'{path}' was saved from a model with other settings: {found}. The "
+                         "variables would fit, but the model would compute something else; "
+                         "build it with the file's settings.")
 
 
 def _stored_variables(model):
@@ -134,6 +158,7 @@ def load_weights(model, path, vqvae=None):
     if meta["class"] != type(model).__name__:
         raise ValueError(f"'{path}' holds the weights of a {meta['class']}, not a "
                          f"{type(model).__name__}.")
+    _check_settings(path, meta["config"], model.get_config())
     stored = _stored_variables(model)
     entries = meta["variables"]
     if len(entries) != len(stored):

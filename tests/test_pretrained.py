@@ -63,6 +63,27 @@ def test_float16_keeps_values_beyond_its_range_in_float32(tmp_path, tiny_presets
     np.testing.assert_array_equal(np.asarray(loaded.weights[0].numpy()), 1e6)
 
 
+def test_settings_that_keep_the_shapes_must_match(tmp_path, tiny_presets):
+    """Another attention type, head count or downsampling fits the same variables but computes
+    something else: the file refuses to load, naming the setting."""
+    vqvae = kv.VQVAE.from_preset("test_tiny")
+    prior = kv.VideoGPT.from_preset("test_tiny", vqvae)
+    path = str(tmp_path / "prior.npz")
+    pretrained.save_weights(prior, path)
+    other_type = "axial" if prior.attn_type != "axial" else "full"
+    with pytest.raises(ValueError, match=f"attn_type='{prior.attn_type}' in the file but "
+                                         f"'{other_type}' here"):
+        kv.VideoGPT.from_preset("test_tiny", vqvae, weights=path, attn_type=other_type)
+    with pytest.raises(ValueError, match="num_heads=.* in the file"):
+        kv.VideoGPT.from_preset("test_tiny", vqvae, weights=path,
+                                num_heads=prior.num_heads // 2)
+    # Dropout changes training, not what the weights mean: it may differ.
+    kv.VideoGPT.from_preset("test_tiny", vqvae, weights=path, dropout=0.5)
+    vq_path = str(tmp_path / "vq.npz")
+    pretrained.save_weights(vqvae, vq_path)
+    with pytest.raises(ValueError, match="downsample="):
+        kv.VQVAE.from_preset("test_tiny", weights=vq_path, downsample=(2, 2, 1))
+
 def test_prior_round_trip_checks_its_vqvae(tmp_path, tiny_presets):
     vqvae = kv.VQVAE.from_preset("test_tiny")
     prior = kv.VideoGPT.from_preset("test_tiny", vqvae)
