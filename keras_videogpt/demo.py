@@ -26,8 +26,10 @@ and `scratch_continuations.gif`: what a few minutes of CPU training reach.
 
 Every set is scored with a digit classifier trained on digits that no clip
 shows (`keras_videogpt.metrics.digits`): the share of frames holding a digit
-it is at least 90% sure of, beside the same share for held-out real clips.
-`metrics.json` holds those digit scores, NMSE, bits/dim, codes used,
+it is at least 90% sure of, beside the same share for held-out real clips,
+and by a second judge with no network (`keras_videogpt.metrics.digit_neighbours`:
+a window must look like real digits of one class, by nearest neighbours).
+`metrics.json` holds those scores, NMSE, bits/dim, codes used,
 sampling times, the FVD report and the served draw's timings, under
 `pretrained` and `scratch`. The draws are the first videos of fixed seeds.
 
@@ -94,7 +96,9 @@ def run_demo(workdir, quick=False, seed=0, verbose="auto", fvd_clips=None):
 
 
 def _digits(part):
-    return {k: v["score"] for k, v in part["scores"]["digit_score"].items()}
+    """The digit scores, and the nearest-digit judge's beside them."""
+    return {judge: {k: v["score"] for k, v in part["scores"][judge].items()}
+            for judge in ("digit_score", "nearest_digit_score")}
 
 
 def pretrained_part(workdir, quick, seed, classifier, fvd_clips=None):

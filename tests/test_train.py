@@ -53,6 +53,10 @@ def test_quick_demo_end_to_end(tmp_path):
         assert digits["real"]["score"] >= 0.5  # held-out real clips do hold digits
         for name in ("reconstructions", "samples", "continuations"):
             assert 0 <= digits[name]["score"] <= 1 and digits[name]["frames"] == 2 * 16
+        # The second judge scores the same frames.
+        neighbours = part["scores"]["nearest_digit_score"]
+        assert neighbours["real"]["score"] > 0
+        assert all(neighbours[name]["frames"] == 2 * 16 for name in digits)
         assert 0 < part["scores"]["bits_per_dim"]["prior"] <= 7.5
     # The shipped weights reconstruct far better than a few steps from scratch.
     assert pretrained["scores"]["nmse"] < scratch["scores"]["nmse"]

@@ -8,6 +8,7 @@ import numpy as np
 from keras_videogpt.data import sources
 from keras_videogpt.evaluation.report import evaluate
 from keras_videogpt.metrics import BitsPerDimStats, nmse
+from keras_videogpt.metrics.digit_neighbours import NearestDigitJudge
 from keras_videogpt.metrics.digits import digit_score, train_digit_classifier
 from keras_videogpt.metrics.i3d import load_i3d
 from keras_videogpt.sampling import cached_sampler
@@ -20,7 +21,9 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
 
     Digit scores (`keras_videogpt.metrics.digits`) of held-out real clips,
     their reconstructions, the first `clips` samples drawn with `seed` and
-    the continuations of the first frames of `clips` held-out clips; NMSE and
+    the continuations of the first frames of `clips` held-out clips, and the
+    same sets' nearest-digit scores (`keras_videogpt.metrics.digit_neighbours`,
+    a second judge with no network); NMSE and
     bits/dim of held-out clips; FVD, FVD* and R-FVD with the offline I3D over
     `fvd_clips` clips (0: skipped). With `out_dir`, writes the GIFs there,
     named `<prefix>reconstructions.gif`, `<prefix>samples.gif` and
@@ -40,6 +43,9 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
         clips, [seed, 0], cond_frames=real[:, :prior_frame_cond.n_cond_frames])
     continued = continued["video_uint8"].numpy()
     continue_seconds = time.time() - start
+    judge = NearestDigitJudge()
+    sets = {"real": real, "reconstructions": recon, "samples": samples,
+            "continuations": continued}
     codes = np.asarray(out["codes"])
     likelihood = {
         "prior": BitsPerDimStats().update(prior, {"codes": codes}),
@@ -48,10 +54,8 @@ def score_models(vqvae, prior, prior_frame_cond, data="moving_mnist", clips=16, 
     scores = {
         "held_out_clips": clips, "seed": seed, "threshold": 0.9,
         "classifier_held_out_accuracy": classifier.held_out_accuracy,
-        "digit_score": {"real": digit_score(real, classifier),
-                        "reconstructions": digit_score(recon, classifier),
-                        "samples": digit_score(samples, classifier),
-                        "continuations": digit_score(continued, classifier)},
+        "digit_score": {name: digit_score(videos, classifier) for name, videos in sets.items()},
+        "nearest_digit_score": {name: judge.score(videos) for name, videos in sets.items()},
         "nmse": nmse(real, recon),
         "bits_per_dim": {name: stats.result() for name, stats in likelihood.items()},
         # Far below the first step at later ones when a prior predicts from the past.
