@@ -107,7 +107,8 @@ class NearestDigitJudge:
             if not len(windows):
                 continue
             distance, labels = self._neighbours(_unit_rows(windows))
-            agree = np.stack([np.bincount(row, minlength=10).max() for row in labels])
+            # How many of each window's neighbours share its most common label.
+            agree = (labels[:, :, None] == np.arange(10)).sum(1).max(1)
             good = (agree >= self.votes) & (distance <= self.max_distance)
             counted[start + index[good]] = True
         return {"score": float(counted.mean()), "frames": int(len(frames))}
