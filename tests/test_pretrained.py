@@ -84,6 +84,7 @@ def test_settings_that_keep_the_shapes_must_match(tmp_path, tiny_presets):
     with pytest.raises(ValueError, match="downsample="):
         kv.VQVAE.from_preset("test_tiny", weights=vq_path, downsample=(2, 2, 1))
 
+
 def test_prior_round_trip_checks_its_vqvae(tmp_path, tiny_presets):
     vqvae = kv.VQVAE.from_preset("test_tiny")
     prior = kv.VideoGPT.from_preset("test_tiny", vqvae)
