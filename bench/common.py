@@ -42,7 +42,16 @@ def peak_rss_mb():
 
 
 def emit(result):
-    """Prints the run's one JSON document: the only thing a benchmark writes to stdout."""
+    """Prints the run's one JSON document: the only thing a benchmark writes to stdout.
+
+    Where the run used the library's convs, it also says how they chose their forms:
+    `"timed"` (`layers.conv_tuner`, the default) or `"fixed rule"`
+    (`KERAS_VIDEOGPT_CONV_TUNING=0`), and how many conv shapes were timed or read from the
+    file of earlier timings."""
+    tuner = sys.modules.get("keras_videogpt.layers.conv_tuner")
+    if tuner is not None and "conv_forms" not in result:
+        result["conv_forms"] = "fixed rule" if tuner.tuning() is False else "timed"
+        result["conv_shapes_tuned"] = len(tuner.choices())
     print(json.dumps(result, indent=1))
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_videogpt.layers import winograd
+from keras_videogpt.layers import conv_tuner, winograd
 from keras_videogpt.layers.xla_island import Island, islands_enabled
 
 
@@ -163,11 +163,14 @@ class SamePadConv3D(_SamePadConvBase):
 
     Pads `kernel - stride` zeros per axis (extra one at the front) and then
     runs a VALID convolution, exactly as the reference does. Input and output
-    are channels-last, `[B, T, H, W, C]`. Strided convs run as stride-1 convs
-    on blocks (`space_to_depth`) in training, and at inference where Winograd
-    takes the blocked conv; on a CPU, stride-1 convs of 96 channels or more in
-    and out run as Winograd convolutions in an XLA island
-    (`winograd.set_winograd` chooses).
+    are channels-last, `[B, T, H, W, C]`. A conv can run as TF's conv,
+    strided or (with the kernel divided by the strides) as a stride-1 conv on
+    blocks (`space_to_depth`), and a stride-1 conv as Winograd's in an XLA
+    island; the values agree to float32 rounding. On a CPU, a conv large
+    enough to matter takes the form that ran fastest at its shape on this
+    machine (`conv_tuner`); elsewhere a fixed rule picks: blocks in training
+    and where Winograd takes the blocked conv, Winograd for stride-1 convs of
+    96 channels or more in and out (`winograd.set_winograd`).
 
     Args:
         filters: number of output channels.
@@ -199,16 +202,62 @@ class SamePadConv3D(_SamePadConvBase):
 
     def call(self, x, training=None):
         x = self._pad(x)
-        if self._by_blocks(x.shape, bool(training)):
-            y = self._stride_one(space_to_depth(x, self.strides),
-                                 kernel_to_depth(self.kernel, self.strides))
-        elif all(s == 1 for s in self.strides):
-            y = self._stride_one(x, self.kernel)
-        else:
-            y = ops.conv(x, self.kernel, strides=self.strides, padding="valid")
+        forms, default = self._forms(x.shape, bool(training))
+        flops = 0.0
+        if None not in x.shape:
+            outputs = [(d - k) // s + 1 for d, k, s in zip(x.shape[1:4], self.kernel_size,
+                                                            self.strides)]
+            flops = conv_tuner.conv_flops(x.shape[0], outputs, self.kernel.shape)
+        form = conv_tuner.pick(("conv", self.strides), forms, default, x, self.kernel.shape,
+                               training, flops, narrow=min(x.shape[-1], self.filters))
+        y = forms[form](x, self.kernel)
         if self.use_bias:
             y = y + self.bias
         return y
+
+    def _forms(self, padded_shape, training):
+        """`({name: fn(padded x, kernel)}, the fixed rule's choice)`: the forms this conv can
+        run in here, for `conv_tuner.pick`.
+
+        Stride 1: `"direct"` (TF's conv), `"winograd"` (in XLA islands, where
+        `winograd.applies`). Strided: `"strided"` (TF's strided conv), and where
+        the kernel divides by the strides, `"blocks"` and `"blocks_winograd"`
+        (a stride-1 conv on `space_to_depth` blocks).
+        """
+        islands = islands_enabled()
+        if all(s == 1 for s in self.strides):
+            forms = {"direct": lambda x, k: ops.conv(x, k, padding="valid")}
+            out = [None if d is None else d - k + 1
+                   for d, k in zip(padded_shape[1:4], self.kernel_size)]
+            if islands and winograd.applies(self.kernel_size, tuple(out)):
+                forms["winograd"] = self._winograd_conv
+            return forms, self._stride_one_rule(padded_shape, self.kernel.shape)
+        forms = {"strided": lambda x, k: ops.conv(x, k, strides=self.strides, padding="valid")}
+        if not self._as_stride_one(padded_shape):
+            return forms, "strided"
+        blocks = (padded_shape[0], *[d // s for d, s in zip(padded_shape[1:4], self.strides)],
+                  int(padded_shape[-1]) * int(np.prod(self.strides)))
+        taps = tuple(k // s for k, s in zip(self.kernel_size, self.strides))
+        forms["blocks"] = lambda x, k: ops.conv(space_to_depth(x, self.strides),
+                                                kernel_to_depth(k, self.strides), padding="valid")
+        if islands and winograd.applies(taps, tuple(d - t + 1 for d, t in zip(blocks[1:4], taps))):
+            forms["blocks_winograd"] = lambda x, k: self._winograd_conv(
+                space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
+        if not self._by_blocks(padded_shape, training):
+            return forms, "strided"
+        blocked_rule = self._stride_one_rule(blocks, (*taps, blocks[-1], self.filters))
+        return forms, "blocks_winograd" if blocked_rule == "winograd" else "blocks"
+
+    def _winograd_conv(self, x, kernel):
+        if not isinstance(x, tf.Tensor):  # symbolic: the direct conv gives the same shape
+            return ops.conv(x, kernel, padding="valid")
+        return self._winograd(x, tf.convert_to_tensor(kernel))
+
+    @staticmethod
+    def _stride_one_rule(shape, kernel_shape):
+        """The fixed rule for a stride-1 conv: `"winograd"` where `_winograd_runs`, else
+        `"direct"`."""
+        return "winograd" if _winograd_runs(shape, kernel_shape) else "direct"
 
     def _by_blocks(self, padded_shape, training):
         """Whether this strided conv runs as a stride-1 conv on blocks (`space_to_depth`).
@@ -226,16 +275,6 @@ class SamePadConv3D(_SamePadConvBase):
                   int(padded_shape[-1]) * int(np.prod(self.strides)))
         taps = [k // s for k, s in zip(self.kernel_size, self.strides)]
         return _winograd_runs(blocks, (*taps, blocks[-1], self.filters))
-
-    def _stride_one(self, x, kernel):
-        """A VALID stride-1 conv: TF's, or Winograd's in an XLA island where it pays (see
-        `winograd.set_winograd`; the same values to float32 rounding).
-
-        `SamePadConv3DTranspose` runs its wide output phases the same way.
-        """
-        if isinstance(x, tf.Tensor) and _winograd_runs(x.shape, kernel.shape):
-            return self._winograd(x, tf.convert_to_tensor(kernel))
-        return ops.conv(x, kernel, padding="valid")
 
     def _as_stride_one(self, padded_shape):
         """Whether this strided conv can run as a stride-1 conv on blocks (see `space_to_depth`)."""
@@ -403,8 +442,10 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     each side, which is what PyTorch's `padding = k - 1` does. The kernel has the
     layout `[kT, kH, kW, filters, in_channels]`.
 
-    We compute only the kept outputs, in the form `phase_form` picks: TF's own
-    SAME transposed conv where its padding is the reference's (zero temporal
+    We compute only the kept outputs: on a CPU, for a conv large enough to
+    matter, in the form that ran fastest at its shape on this machine
+    (`conv_tuner`); elsewhere in the form `phase_form` picks: TF's own SAME
+    transposed conv where its padding is the reference's (zero temporal
     padding); one stride-1 conv per output phase in training for wide convs
     (Winograd's on a CPU, see `winograd.set_winograd`) or with replicate padding;
     one stride-1 conv over all phases below `PHASES_MIN_FILTERS` filters.
@@ -455,20 +496,43 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         return y
 
     def _only_kept(self, x, size, training):
-        """The transposed conv in the form `phase_form` picks."""
-        kernel = self.kernel
+        """The transposed conv in the form `conv_tuner.pick` takes (on a CPU, the fastest
+        here) or, where it does not tune, the one `phase_form` picks."""
+        forms, default = self._forms(x, size, training)
+        flops = (conv_tuner.conv_flops(x.shape[0], size, self.kernel.shape)
+                 if x.shape[0] is not None else 0.0)
+        form = conv_tuner.pick(("conv_transpose", self.strides, self.temporal_padding), forms,
+                               default, x, self.kernel.shape, training, flops,
+                               narrow=min(x.shape[-1] or 0, self.filters))
+        return forms[form](x, self.kernel)
+
+    def _forms(self, x, size, training):
+        """`({name: fn(x, kernel)}, the fixed rule's choice)`: the forms of `phase_form`
+        that apply here (`"transpose"` only where TF's SAME padding is the reference's,
+        `"phases_winograd"` only where islands run and `winograd.applies`)."""
         same = (self.temporal_padding == "zeros"
                 and same_offset_matches(self.kernel_size, self.strides))
-        form = phase_form(kernel.shape, self.strides, size, training, same)
-        if form == "transpose":
-            return ops.conv_transpose(x, kernel, strides=self.strides, padding="same")
-        x = self._pad(x)
-        if form == "shared":
-            z = ops.conv(x, subpixel_kernel(kernel, self.strides), padding="valid")
-            return depth_to_space(z, self.strides, size, self.filters)
-        if form == "phases_winograd" and isinstance(x, tf.Tensor) and islands_enabled():
-            return self._winograd_phases(x, tf.convert_to_tensor(kernel), self.strides, size)
-        return conv_transpose_by_phases(x, kernel, self.strides, size)
+        strides = self.strides
+
+        def shared(x, kernel):
+            z = ops.conv(self._pad(x), subpixel_kernel(kernel, strides), padding="valid")
+            return depth_to_space(z, strides, size, self.filters)
+
+        forms = {"shared": shared}
+        if same:
+            forms["transpose"] = lambda x, k: ops.conv_transpose(x, k, strides=strides,
+                                                                 padding="same")
+        else:
+            forms["phases"] = lambda x, k: conv_transpose_by_phases(self._pad(x), k, strides, size)
+        taps = tuple(k // s for k, s in zip(self.kernel_size, strides))
+        if islands_enabled() and isinstance(x, tf.Tensor) and winograd.applies(taps, size):
+            forms["phases_winograd"] = lambda x, k: self._winograd_phases(
+                self._pad(x), tf.convert_to_tensor(k), strides, size)
+        default = phase_form(self.kernel.shape, strides, size, training, same)
+        if default not in forms:  # phases_winograd outside islands, or a forced "phases"
+            forms["phases"] = lambda x, k: conv_transpose_by_phases(self._pad(x), k, strides, size)
+            default = "phases"
+        return forms, default
 
     def _as_subpixel(self, size):
         """Whether the phase form applies: static sizes and kernels divisible by the strides."""

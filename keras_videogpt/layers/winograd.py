@@ -59,6 +59,11 @@ def set_winograd(enabled):
     _POLICY["enabled"] = enabled
 
 
+def policy():
+    """The choice `set_winograd` last set: None (the default rule), True or False."""
+    return _POLICY["enabled"]
+
+
 def _cpu_only():
     return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 

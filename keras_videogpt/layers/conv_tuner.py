@@ -1,0 +1,243 @@
+"""Picks the fastest form of a convolution on this machine, by timing each once per shape.
+
+`SamePadConv3D` and `SamePadConv3DTranspose` can run one convolution in
+several forms whose values agree to float32 rounding: TF's direct conv or
+Winograd's (`winograd.IslandWinograd`), a strided conv or a stride-1 conv on
+blocks (`conv.space_to_depth`), TF's transposed conv, one conv over all output
+phases or one per phase. Which is fastest depends on the CPU more than on the
+shape. On an AMD EPYC with AVX-512 the bair decoder's last transposed conv
+(240 -> 3 channels) ran fastest as one conv over its phases; on an AMD EPYC
+with AVX2 only, the same form took 3.3x TF's transposed conv forward and 14x
+with its gradient (`bench/README.md`). A fixed rule tuned on one machine
+loses on the other.
+
+So on a CPU the first call of a conv at a new shape times its forms on random
+inputs of that shape (forward at inference; forward and both gradients in
+training), and every later call at that shape takes the fastest. The choice
+is kept in a file (`cache_path`), keyed by the CPU, the thread count and TF's
+version, so later processes on the same machine skip the timing: at first use
+it costs seconds per conv shape (about 95 s for the `moving_mnist` VQ-VAE's
+training step at batch 8 on a 2-core CPU, which then ran 13% faster). Tuning is skipped (the fixed rule of `winograd.wanted` and
+`conv.phase_form` decides) for convs too small to matter (`MIN_FLOPS`), for
+symbolic or partly unknown shapes, on a GPU or TPU, under a
+`tf.distribute` strategy (replicas must trace alike), inside
+`xla_island.no_islands()` (the exported graph stays fixed), and once
+`set_tuning(False)` is called (or the environment sets
+`KERAS_VIDEOGPT_CONV_TUNING=0`, as the test suite does) or
+`winograd.set_winograd` forces a choice.
+
+Example:
+>>> set_tuning(False)   # the fixed rule everywhere, e.g. for repeatable timings
+>>> set_tuning(None)    # back to the default: tune where it can
+"""
+
+import hashlib
+import json
+import os
+import platform
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from keras_videogpt.layers import winograd
+from keras_videogpt.layers.xla_island import islands_enabled
+
+# Convs below this many multiply-adds (times 2) a call keep the fixed rule: on a 2-core CPU
+# they take about a millisecond, and timing their forms would cost more than it could save.
+MIN_FLOPS = 2e8
+# Winograd's forms are timed only from this many channels in and out: below it their
+# transforms cost more than the products they save (3 filters: 4-15x TF's conv).
+WINOGRAD_MIN_CHANNELS = 32
+# A form whose first timed call takes more than this multiple of the best is not timed again.
+DROP_AFTER = 1.25
+REPEATS = 2
+
+# Forms are timed on at most this many clips of the batch: the cost of a conv grows with the
+# batch, and which form wins hardly does.
+TIMING_BATCH = 2
+
+_STATE = {"enabled": False if os.environ.get("KERAS_VIDEOGPT_CONV_TUNING") == "0" else None}
+_CHOICES = {}
+_TIMINGS = {}
+_LOCK = threading.Lock()
+_FILE = {"path": None, "entries": None}
+
+
+def cache_path():
+    """The file that keeps the choices: `$KERAS_VIDEOGPT_CONV_FORMS`, else
+    `~/.cache/keras_videogpt/conv_forms.json`."""
+    return os.environ.get("KERAS_VIDEOGPT_CONV_FORMS") or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_videogpt", "conv_forms.json")
+
+
+def machine():
+    """What the timings hold for: the CPU's model and flags, the threads TF uses, TF's version."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags"))]
+        cpu = "".join(sorted(set(lines)))
+    except OSError:
+        pass
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    text = f"{cpu}|{threads}|{tf.__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _file_entries():
+    path = cache_path()
+    if _FILE["path"] != path:
+        entries = {}
+        try:
+            with open(path) as f:
+                entries = json.load(f)
+        except (OSError, ValueError):
+            pass
+        _FILE.update(path=path, entries=entries if isinstance(entries, dict) else {})
+    return _FILE["entries"]
+
+
+def _save(file_key, form):
+    entries = _file_entries()
+    entries[file_key] = form
+    path = cache_path()
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        temp = f"{path}.{os.getpid()}.tmp"
+        with open(temp, "w") as f:
+            json.dump(entries, f, indent=0, sort_keys=True)
+        os.replace(temp, path)
+    except OSError:  # a read-only home: the choice still holds for this process
+        pass
+
+
+def set_tuning(enabled):
+    """Whether convs pick their form by timing, for this process.
+
+    Args:
+        enabled: `None` (the default): where it can (see the module's
+            docstring); `True`: also for convs below `MIN_FLOPS`; `False`:
+            never, the fixed rule everywhere.
+    """
+    if enabled not in (None, True, False):
+        raise ValueError(f"enabled must be None, True or False; got {enabled!r}.")
+    _STATE["enabled"] = enabled
+
+
+def tuning():
+    """The setting of `set_tuning` (or of `KERAS_VIDEOGPT_CONV_TUNING=0`): None, True or False."""
+    return _STATE["enabled"]
+
+
+def choices():
+    """What tuning chose so far: `{key: (form, {form: seconds})}`, key as in `pick`."""
+    with _LOCK:
+        return {key: (form, dict(_TIMINGS.get(key, {}))) for key, form in _CHOICES.items()}
+
+
+def clear():
+    """Forgets this process's choices (the file of `cache_path` stays)."""
+    with _LOCK:
+        _CHOICES.clear()
+        _TIMINGS.clear()
+        _FILE.update(path=None, entries=None)
+
+
+def _cpu_only():
+    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def active(x, flops):
+    """Whether a conv on `x` of `flops` (2 x multiply-adds) picks its form by timing."""
+    enabled = _STATE["enabled"]
+    if enabled is False or winograd.policy() is not None:
+        return False
+    if not isinstance(x, tf.Tensor) or not x.shape.is_fully_defined():
+        return False
+    if not islands_enabled() or tf.distribute.has_strategy() or not _cpu_only():
+        return False
+    return enabled is True or flops >= MIN_FLOPS
+
+
+def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
+    """The name of the form of `forms` that a conv runs for this call.
+
+    Args:
+        key: a hashable naming the conv and its shapes (one choice per key).
+        forms: `{name: fn(x, kernel)}`, each the same conv in another form.
+        default: the fixed rule's choice, a key of `forms`, taken where
+            tuning is not `active`.
+        x: the conv's input (its shape and dtype are timed).
+        kernel_shape: the kernel's shape.
+        training: time the gradients of the input and the kernel too.
+        flops: 2 x the conv's multiply-adds, for `MIN_FLOPS`.
+        narrow: the fewer of the conv's input and output channels: below
+            `WINOGRAD_MIN_CHANNELS`, forms named `*winograd` are not timed.
+    """
+    if narrow is not None and int(narrow) < WINOGRAD_MIN_CHANNELS:
+        forms = {name: fn for name, fn in forms.items()
+                 if name == default or not name.endswith("winograd")}
+    if len(forms) < 2 or not active(x, flops):
+        return default
+    key = (key, tuple(x.shape), x.dtype.name, tuple(kernel_shape), bool(training))
+    file_key = f"{machine()}|{key!r}|{','.join(sorted(forms))}"
+    with _LOCK:
+        if key in _CHOICES:
+            return _CHOICES[key]
+        kept = _file_entries().get(file_key)
+        if kept in forms:
+            _CHOICES[key] = kept
+            return kept
+    shape = (min(int(x.shape[0]), TIMING_BATCH), *x.shape[1:])
+    seconds = time_forms(forms, shape, tuple(kernel_shape), x.dtype, training)
+    best = min(seconds, key=seconds.get)
+    with _LOCK:
+        _CHOICES[key], _TIMINGS[key] = best, seconds
+        _save(file_key, best)
+    return best
+
+
+def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, training=False):
+    """Seconds per call of each form on random inputs of these shapes (best of `REPEATS`,
+    after one call that traces and compiles; forms slower than `DROP_AFTER` times the best
+    are timed once). Runs eagerly, even while a `tf.function` is being traced."""
+    with tf.init_scope():
+        x = tf.cast(tf.random.stateless_uniform(x_shape, (1, 2), -0.5, 0.5), dtype)
+        kernel = tf.cast(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.1, 0.1), dtype)
+        runs = {name: _compiled(fn, training) for name, fn in forms.items()}
+        for run in runs.values():
+            run(x, kernel).numpy()
+        seconds = {name: [_seconds(run, x, kernel)] for name, run in runs.items()}
+        best = min(s[0] for s in seconds.values())
+        kept = [name for name in runs if seconds[name][0] <= DROP_AFTER * best]
+        for _ in range(REPEATS - 1):
+            for name in kept:
+                seconds[name].append(_seconds(runs[name], x, kernel))
+    return {name: min(s) for name, s in seconds.items()}
+
+
+def _compiled(fn, training):
+    def forward(x, kernel):
+        return tf.reduce_sum(tf.cast(fn(x, kernel), tf.float32))
+
+    def with_gradients(x, kernel):
+        y = tf.cast(fn(x, kernel), tf.float32)
+        # Symbolic gradients: `tf.init_scope` stops every tape, even one opened inside it.
+        grads = tf.gradients(0.5 * tf.reduce_sum(y * y), [x, kernel])
+        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
+
+    return tf.function(with_gradients if training else forward, autograph=False)
+
+
+def _seconds(run, x, kernel):
+    start = time.perf_counter()
+    run(x, kernel).numpy()
+    return time.perf_counter() - start
+
+
+def conv_flops(batch, outputs, kernel_shape):
+    """2 x multiply-adds of a conv with `outputs` output positions per clip and
+    `kernel_shape` `[kT, kH, kW, C, F]`."""
+    return 2.0 * batch * float(np.prod(outputs)) * float(np.prod(kernel_shape))
