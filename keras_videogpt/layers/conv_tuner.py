@@ -203,6 +203,17 @@ def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, training=False):
     """Seconds per call of each form on random inputs of these shapes (best of `REPEATS`,
     after one call that traces and compiles; forms slower than `DROP_AFTER` times the best
     are timed once). Runs eagerly, even while a `tf.function` is being traced."""
+    logger = tf.get_logger()
+    level = logger.level
+    # Each form is a new function traced once: TF would warn of "excessive retracing".
+    logger.setLevel("ERROR")
+    try:
+        return _time_forms(forms, x_shape, kernel_shape, dtype, training)
+    finally:
+        logger.setLevel(level)
+
+
+def _time_forms(forms, x_shape, kernel_shape, dtype, training):
     with tf.init_scope():
         x = tf.cast(tf.random.stateless_uniform(x_shape, (1, 2), -0.5, 0.5), dtype)
         kernel = tf.cast(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.1, 0.1), dtype)
