@@ -58,8 +58,14 @@ def test_stdout_is_one_json_document(capsys):
         import common
     finally:
         sys.path.remove(BENCH)
+    from keras_videogpt.layers import conv_tuner
+
     common.progress(8, 96.9, "s")
     common.emit({"batches": {"8": {"tokens_per_s": 338.3}}})
     out = capsys.readouterr()
-    assert json.loads(out.out) == {"batches": {"8": {"tokens_per_s": 338.3}}}
+    # Where the library's convs ran, the document says how they chose their forms (the
+    # suite keeps the fixed rule: conftest sets KERAS_VIDEOGPT_CONV_TUNING=0).
+    assert json.loads(out.out) == {"batches": {"8": {"tokens_per_s": 338.3}},
+                                   "conv_forms": "fixed rule",
+                                   "conv_shapes_tuned": len(conv_tuner.choices())}
     assert out.err == "8 96.9 s\n"

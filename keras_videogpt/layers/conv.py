@@ -209,7 +209,7 @@ class SamePadConv3D(_SamePadConvBase):
                                                             self.strides)]
             flops = conv_tuner.conv_flops(x.shape[0], outputs, self.kernel.shape)
         form = conv_tuner.pick(("conv", self.strides), forms, default, x, self.kernel.shape,
-                               training, flops, narrow=min(x.shape[-1], self.filters))
+                               training, flops, narrow=min(x.shape[-1] or 0, self.filters))
         y = forms[form](x, self.kernel)
         if self.use_bias:
             y = y + self.bias
