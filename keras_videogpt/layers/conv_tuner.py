@@ -15,9 +15,11 @@ So on a CPU the first call of a conv at a new shape times its forms on random
 inputs of that shape (forward at inference; forward and both gradients in
 training), and every later call at that shape takes the fastest. The choice
 is kept in a file (`cache_path`), keyed by the CPU, the thread count and TF's
-version, so later processes on the same machine skip the timing: at first use
-it costs seconds per conv shape (about 95 s for the `moving_mnist` VQ-VAE's
-training step at batch 8 on a 2-core CPU, which then ran 13% faster). Tuning is skipped (the fixed rule of `winograd.wanted` and
+version, so later processes on the same machine skip the timing. At first use
+it costs seconds per conv shape: timed at the full batch of 8, the
+`moving_mnist` VQ-VAE's training step took about 78 s more on an AVX2 CPU
+(2 cores), and then ran 1.25x faster; forms are now timed on `TIMING_BATCH`
+clips. Tuning is skipped (the fixed rule of `winograd.wanted` and
 `conv.phase_form` decides) for convs too small to matter (`MIN_FLOPS`), for
 symbolic or partly unknown shapes, on a GPU or TPU, under a
 `tf.distribute` strategy (replicas must trace alike), inside
