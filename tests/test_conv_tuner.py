@@ -132,8 +132,10 @@ def test_time_forms_times_each_form_and_drops_the_slow_ones_early(monkeypatch):
             time.sleep(delay)
             return np.float32(0)
 
-        return lambda x, k: tf.py_function(wait, [], tf.float32) + x[0, 0, 0, 0, 0] * k[0, 0, 0, 0,
-                                                                                       0]
+        def fn(x, k):
+            return tf.py_function(wait, [], tf.float32) + x[0, 0, 0, 0, 0] * k[0, 0, 0, 0, 0]
+
+        return fn
 
     seconds = conv_tuner.time_forms({"fast": form("fast", 0.001), "slow": form("slow", 0.05)},
                                     (1, 1, 1, 1, 1), (1, 1, 1, 1, 1))
