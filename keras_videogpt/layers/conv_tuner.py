@@ -33,6 +33,7 @@ Example:
 >>> set_tuning(None)    # back to the default: tune where it can
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,7 @@ def cache_path():
         os.path.expanduser("~"), ".cache", "keras_videogpt", "conv_forms.json")
 
 
+@functools.lru_cache(maxsize=None)
 def machine():
     """What the timings hold for: the CPU's model and flags, the threads TF uses, TF's version."""
     cpu = platform.processor()
@@ -147,10 +149,6 @@ def clear():
         _FILE.update(path=None, entries=None)
 
 
-def _cpu_only():
-    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-
-
 def active(x, flops):
     """Whether a conv on `x` of `flops` (2 x multiply-adds) picks its form by timing."""
     enabled = _STATE["enabled"]
@@ -158,7 +156,7 @@ def active(x, flops):
         return False
     if not isinstance(x, tf.Tensor) or not x.shape.is_fully_defined():
         return False
-    if not islands_enabled() or tf.distribute.has_strategy() or not _cpu_only():
+    if not islands_enabled() or tf.distribute.has_strategy() or not winograd._cpu_only():
         return False
     return enabled is True or flops >= MIN_FLOPS
 
@@ -184,10 +182,10 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
     if len(forms) < 2 or not active(x, flops):
         return default
     key = (key, tuple(x.shape), x.dtype.name, tuple(kernel_shape), bool(training))
-    file_key = f"{machine()}|{key!r}|{','.join(sorted(forms))}"
     with _LOCK:
         if key in _CHOICES:
             return _CHOICES[key]
+        file_key = f"{machine()}|{key!r}|{','.join(sorted(forms))}"
         kept = _file_entries().get(file_key)
         if kept in forms:
             _CHOICES[key] = kept
