@@ -177,15 +177,48 @@ def test_island_winograd_gives_winograd_conv3d_values_and_gradients(rng):
     x = tf.constant(rng.normal(size=(2, 6, 6, 8, 5)), tf.float32)
     w = tf.constant(rng.normal(size=(3, 3, 3, 5, 4)) * 0.2, tf.float32)
     results = []
-    for conv in (IslandWinograd(), winograd_conv3d):
+    for conv in (IslandWinograd(), IslandWinograd(products="xla"), winograd_conv3d):
         with tf.GradientTape() as tape:
             tape.watch([x, w])
             y = tf.function(conv)(x, w)
             loss = tf.reduce_sum(tf.sin(y))
         results.append([y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x, w])])
     assert results[0][0].shape == (2, 4, 4, 6, 4)
-    for a, b in zip(*results):  # the same values up to float32 rounding
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for result in results[:2]:  # the same values up to float32 rounding
+        for a, b in zip(result, results[-1]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="'tf' or 'xla'"):
+        IslandWinograd(products="numpy")
+
+
+@pytest.mark.parametrize("kernel,strides", [(3, (1, 1, 1)), (4, (2, 2, 2)), (4, (2, 1, 1))])
+def test_every_form_of_a_conv_gives_the_same_values_and_gradients(rng, kernel, strides):
+    """Each form `conv_tuner` may time (direct, Winograd with TF's or XLA's products, on
+    blocks) computes the same conv, forward and backward."""
+    import tensorflow as tf
+
+    conv = SamePadConv3D(6, kernel, strides=strides)
+    x = tf.constant(rng.normal(size=(2, 4, 8, 8, 5)).astype("float32"))
+    conv.build(x.shape)
+    padded = conv._pad(x)
+    forms, _ = conv._forms(padded.shape, True)
+    expected_forms = {"direct", "winograd", "winograd_xla"} if kernel == 3 else {
+        "strided", "blocks", "blocks_winograd", "blocks_winograd_xla"}
+    assert set(forms) == expected_forms
+    by_form = {}
+    for name, form in forms.items():
+        with tf.GradientTape() as tape:
+            tape.watch(padded)
+            y = tf.function(form)(padded, conv.kernel)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        by_form[name] = [y.numpy()] + [g.numpy() for g in
+                                       tape.gradient(loss, [padded, conv.kernel])]
+    base = by_form["direct" if kernel == 3 else "strided"]
+    assert base[0].shape == (2, 4 // strides[0], 8 // strides[1], 8 // strides[2], 6)
+    for name, values in by_form.items():
+        for a, b in zip(values, base):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(),
+                                       err_msg=name)
 
 
 def test_winograd_needs_even_outputs_and_the_layer_falls_back(rng):
@@ -266,7 +299,7 @@ def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():
         winograd.set_winograd("yes")
 
 
-FORMS = ("transpose", "shared", "phases", "phases_winograd")
+FORMS = ("transpose", "shared", "phases", "phases_winograd", "phases_winograd_tf")
 
 
 def force_form(monkeypatch, form):

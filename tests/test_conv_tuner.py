@@ -36,13 +36,15 @@ def fake_timer(monkeypatch, seconds):
 
 
 def test_the_fastest_form_is_taken_once_per_shape_and_kept_in_the_file(tuning, monkeypatch):
-    calls = fake_timer(monkeypatch, {"shared": 3.0, "transpose": 1.0, "phases_winograd": 2.0})
+    calls = fake_timer(monkeypatch, {"shared": 3.0, "transpose": 1.0, "phases_winograd": 2.0,
+                                     "phases_winograd_tf": 2.5})
     up = SamePadConv3DTranspose(40, 4, strides=2)
     x = tf.random.uniform((3, 2, 4, 4, 40))
     for _ in range(2):
         up(x)
     # Inference: timed once, at the timing batch, on the forms that apply.
-    assert calls == [(["phases_winograd", "shared", "transpose"], (2, 2, 4, 4, 40), False)]
+    assert calls == [(["phases_winograd", "phases_winograd_tf", "shared", "transpose"],
+                      (2, 2, 4, 4, 40), False)]
     ((key, (form, seconds)),) = conv_tuner.choices().items()
     assert form == "transpose" and seconds["shared"] == 3.0
     up(x, training=True)
@@ -58,18 +60,18 @@ def test_the_fastest_form_is_taken_once_per_shape_and_kept_in_the_file(tuning, m
 
 
 def test_winograd_forms_are_not_timed_for_narrow_convs(tuning, monkeypatch):
-    calls = fake_timer(monkeypatch, {"direct": 1.0, "winograd": 0.5})
+    calls = fake_timer(monkeypatch, {"direct": 1.0, "winograd": 0.5, "winograd_xla": 0.7})
     conv = SamePadConv3D(8, 3)
     conv(tf.random.uniform((1, 4, 8, 8, 8)))
     assert calls == []  # one form left: nothing to time
     wide = SamePadConv3D(32, 3)
     wide(tf.random.uniform((1, 4, 8, 8, 32)))
-    assert calls[0][0] == ["direct", "winograd"]
+    assert calls[0][0] == ["direct", "winograd", "winograd_xla"]
     assert next(iter(conv_tuner.choices().values()))[0] == "winograd"
 
 
 def test_tuning_keeps_out_where_it_must(tuning, monkeypatch):
-    calls = fake_timer(monkeypatch, {"direct": 2.0, "winograd": 1.0})
+    calls = fake_timer(monkeypatch, {"direct": 2.0, "winograd": 1.0, "winograd_xla": 1.5})
     x = tf.random.uniform((1, 4, 8, 8, 32))
     conv = SamePadConv3D(32, 3)
     with no_islands():  # exported graphs: the fixed rule, stock TF ops

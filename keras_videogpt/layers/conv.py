@@ -190,6 +190,7 @@ class SamePadConv3D(_SamePadConvBase):
         super().__init__(filters, kernel_size, strides=strides, use_bias=use_bias,
                          temporal_padding=temporal_padding, **kwargs)
         self._winograd = winograd.IslandWinograd()
+        self._winograd_xla = winograd.IslandWinograd(products="xla")
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -219,10 +220,12 @@ class SamePadConv3D(_SamePadConvBase):
         """`({name: fn(padded x, kernel)}, the fixed rule's choice)`: the forms this conv can
         run in here, for `conv_tuner.pick`.
 
-        Stride 1: `"direct"` (TF's conv), `"winograd"` (in XLA islands, where
-        `winograd.applies`). Strided: `"strided"` (TF's strided conv), and where
-        the kernel divides by the strides, `"blocks"` and `"blocks_winograd"`
-        (a stride-1 conv on `space_to_depth` blocks).
+        Stride 1: `"direct"` (TF's conv), `"winograd"` and `"winograd_xla"`
+        (Winograd's, where `winograd.applies`: its transforms in XLA islands and
+        its products in TF, or all of it in one island). Strided: `"strided"`
+        (TF's strided conv), and where the kernel divides by the strides,
+        `"blocks"`, `"blocks_winograd"` and `"blocks_winograd_xla"` (a stride-1
+        conv on `space_to_depth` blocks).
         """
         islands = islands_enabled()
         if all(s == 1 for s in self.strides):
@@ -231,6 +234,7 @@ class SamePadConv3D(_SamePadConvBase):
                    for d, k in zip(padded_shape[1:4], self.kernel_size)]
             if islands and winograd.applies(self.kernel_size, tuple(out)):
                 forms["winograd"] = self._winograd_conv
+                forms["winograd_xla"] = self._winograd_xla_conv
             return forms, self._stride_one_rule(padded_shape, self.kernel.shape)
         forms = {"strided": lambda x, k: ops.conv(x, k, strides=self.strides, padding="valid")}
         if not self._as_stride_one(padded_shape):
@@ -243,15 +247,20 @@ class SamePadConv3D(_SamePadConvBase):
         if islands and winograd.applies(taps, tuple(d - t + 1 for d, t in zip(blocks[1:4], taps))):
             forms["blocks_winograd"] = lambda x, k: self._winograd_conv(
                 space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
+            forms["blocks_winograd_xla"] = lambda x, k: self._winograd_xla_conv(
+                space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
         if not self._by_blocks(padded_shape, training):
             return forms, "strided"
         blocked_rule = self._stride_one_rule(blocks, (*taps, blocks[-1], self.filters))
         return forms, "blocks_winograd" if blocked_rule == "winograd" else "blocks"
 
-    def _winograd_conv(self, x, kernel):
+    def _winograd_conv(self, x, kernel, winograd_conv=None):
         if not isinstance(x, tf.Tensor):  # symbolic: the direct conv gives the same shape
             return ops.conv(x, kernel, padding="valid")
-        return self._winograd(x, tf.convert_to_tensor(kernel))
+        return (winograd_conv or self._winograd)(x, tf.convert_to_tensor(kernel))
+
+    def _winograd_xla_conv(self, x, kernel):
+        return self._winograd_conv(x, kernel, self._winograd_xla)
 
     @staticmethod
     def _stride_one_rule(shape, kernel_shape):
@@ -470,6 +479,7 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         super().__init__(filters, kernel_size, strides=strides, use_bias=use_bias,
                          temporal_padding=temporal_padding, **kwargs)
         self._winograd_phases = Island(_conv_transpose_by_winograd_phases)
+        self._winograd = winograd.IslandWinograd()
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -509,7 +519,9 @@ class SamePadConv3DTranspose(_SamePadConvBase):
     def _forms(self, x, size, training):
         """`({name: fn(x, kernel)}, the fixed rule's choice)`: the forms of `phase_form`
         that apply here (`"transpose"` only where TF's SAME padding is the reference's,
-        `"phases_winograd"` only where islands run and `winograd.applies`)."""
+        `"phases_winograd"` only where islands run and `winograd.applies`), and for the
+        tuner alone `"phases_winograd_tf"`: one Winograd conv per phase with its transforms
+        in XLA islands and its products in TF (`"phases_winograd"` is all one island)."""
         same = (self.temporal_padding == "zeros"
                 and same_offset_matches(self.kernel_size, self.strides))
         strides = self.strides
@@ -528,6 +540,8 @@ class SamePadConv3DTranspose(_SamePadConvBase):
         if islands_enabled() and isinstance(x, tf.Tensor) and winograd.applies(taps, size):
             forms["phases_winograd"] = lambda x, k: self._winograd_phases(
                 self._pad(x), tf.convert_to_tensor(k), strides, size)
+            forms["phases_winograd_tf"] = lambda x, k: conv_transpose_by_phases(
+                self._pad(x), tf.convert_to_tensor(k), strides, size, self._winograd)
         default = phase_form(self.kernel.shape, strides, size, training, same)
         if default not in forms:  # phases_winograd outside islands, or a forced "phases"
             forms["phases"] = lambda x, k: conv_transpose_by_phases(self._pad(x), k, strides, size)

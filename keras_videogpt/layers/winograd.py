@@ -139,7 +139,7 @@ def _transform_inputs(x, axis, bt, count, step):
     a list of `a` tensors, the `a`-th transformed element of every tile."""
     taps = []
     for k in range(bt.shape[1]):
-        index = [slice(None)] * 5
+        index = [slice(None)] * len(x.shape)
         index[axis] = slice(k, k + step * (count - 1) + 1, step)
         taps.append(x[tuple(index)])
     return [_combine(taps, row) for row in bt]
@@ -181,15 +181,21 @@ def transform_inputs(x, kernel):
     channels, filters = int(kernel.shape[3]), int(kernel.shape[4])
     out = tuple(int(d) - k + 1 for d, k in zip(x.shape[1:4], kernel_size))
     step, tiles, mats = _plan(kernel_size, out)
-    # Every tile's transformed elements, one tensor per (aT, aH, aW), row-major.
-    parts = [x]
+    # One axis at a time, each stacking its transformed elements as a new leading axis:
+    # `[aT, aH, aW, B, tT, tH, tW, C]`. Keeping all of them as separate tensors until one
+    # final stack of `P` parts took 1.4x as long in XLA on an AVX2 CPU (28.6 against 20.5 ms
+    # for the bair residual block's kernel-3 conv, 2026-12-02): XLA's CPU loop over a
+    # 64-way concatenate branches on every element.
+    points = 0
     for axis, m in enumerate(mats):
         if m is not None:
-            parts = [t for p in parts
-                     for t in _transform_inputs(p, axis + 1, m[2], tiles[axis], step[axis])]
-    v = tf.reshape(tf.stack(parts, 0), (len(parts), -1, channels))
+            parts = _transform_inputs(x, points + axis + 1, m[2], tiles[axis], step[axis])
+            x = tf.stack(parts, points)
+            points += 1
+    count = int(np.prod(x.shape[:points]))
+    v = tf.reshape(x, (count, -1, channels))
     u = _transform_kernel(kernel, mats)
-    return v, tf.reshape(u, (len(parts), channels, filters))
+    return v, tf.reshape(u, (count, channels, filters))
 
 
 def transform_outputs(products, kernel_size, out):
@@ -240,14 +246,22 @@ def winograd_conv3d(x, kernel, inputs=transform_inputs, outputs=transform_output
 
 
 class IslandWinograd:
-    """`winograd_conv3d` whose transforms run as XLA islands and whose products run in TF.
+    """`winograd_conv3d` run as XLA islands, with its products in TF or in XLA.
 
-    The transforms are many small slices and sums, which XLA fuses; the
-    products are one batched matrix product, which TF's CPU kernel (oneDNN)
-    ran faster than XLA's: the bair decoder block's kernel-3 conv (240 -> 120
-    channels on 4x32x32) took 21.9 against 24.7 ms as one island, in one
-    interleaved run (2026-12-01, Intel Xeon). Outside islands
-    (`xla_island.no_islands`) it is `winograd_conv3d` in plain TF ops.
+    The transforms are many small slices and sums, which XLA fuses. The
+    products are one batched matrix product, which runs faster in TF's CPU
+    kernel (oneDNN) on some CPUs and in XLA's on others: the bair decoder
+    block's kernel-3 conv (240 -> 120 channels on 4x32x32) took 21.9 ms with
+    TF's products against 24.7 ms as one island on an Intel Xeon with AVX-512
+    (2026-12-01); on an AMD EPYC with AVX2 only, the bair encoder's `conv_1`
+    on blocks (kernel (2, 4, 4), 480 -> 240 channels) took 192-214 ms as one
+    island against 271-277 ms with TF's products (2026-12-02). `conv_tuner`
+    times both. Outside islands (`xla_island.no_islands`) it is
+    `winograd_conv3d` in plain TF ops.
+
+    Args:
+        products: `"tf"`: the transforms in two islands and the products in
+            TF between them; `"xla"`: the whole conv as one island.
 
     Example:
     >>> conv = IslandWinograd()
@@ -255,9 +269,15 @@ class IslandWinograd:
     TensorShape([1, 4, 8, 8, 8])
     """
 
-    def __init__(self):
+    def __init__(self, products="tf"):
+        if products not in ("tf", "xla"):
+            raise ValueError(f"products must be 'tf' or 'xla'; got {products!r}.")
+        self.products = products
         self._inputs = Island(transform_inputs)
         self._outputs = Island(transform_outputs)
+        self._whole = Island(winograd_conv3d)
 
     def __call__(self, x, kernel):
+        if self.products == "xla":
+            return self._whole(x, kernel)
         return winograd_conv3d(x, kernel, self._inputs, self._outputs)
