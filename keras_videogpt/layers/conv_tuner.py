@@ -53,9 +53,15 @@ MIN_FLOPS = 2e8
 # Winograd's forms are timed only from this many channels in and out: below it their
 # transforms cost more than the products they save (3 filters: 4-15x TF's conv).
 WINOGRAD_MIN_CHANNELS = 32
-# A form whose first timed call takes more than this multiple of the best is not timed again.
+# Each form is called WARMUP times untimed (the first traces and compiles), then timed in
+# rounds of one call per form, REPEATS rounds; a form whose best of its first two timed
+# calls is more than DROP_AFTER times the best of all is not timed again. One timed call is
+# not enough to drop a form: on an AVX2 CPU a form's first timed call after one warm-up took
+# 1.5-2x its later ones (92 against 42-65 ms, Winograd on the bair block's kernel-3 conv),
+# which dropped the fastest form.
+WARMUP = 2
 DROP_AFTER = 1.25
-REPEATS = 2
+REPEATS = 3
 
 # Forms are timed on at most this many clips of the batch: the cost of a conv grows with the
 # batch, and which form wins hardly does.
@@ -200,9 +206,10 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
 
 
 def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, training=False):
-    """Seconds per call of each form on random inputs of these shapes (best of `REPEATS`,
-    after one call that traces and compiles; forms slower than `DROP_AFTER` times the best
-    are timed once). Runs eagerly, even while a `tf.function` is being traced."""
+    """Seconds per call of each form on random inputs of these shapes: the best of `REPEATS`
+    rounds, after `WARMUP` calls (the first traces and compiles); forms slower than
+    `DROP_AFTER` times the best after two rounds are not timed again. Runs eagerly, even
+    while a `tf.function` is being traced."""
     logger = tf.get_logger()
     level = logger.level
     # Each form is a new function traced once: TF would warn of "excessive retracing".
@@ -218,14 +225,17 @@ def _time_forms(forms, x_shape, kernel_shape, dtype, training):
         x = tf.cast(tf.random.stateless_uniform(x_shape, (1, 2), -0.5, 0.5), dtype)
         kernel = tf.cast(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.1, 0.1), dtype)
         runs = {name: _compiled(fn, training) for name, fn in forms.items()}
-        for run in runs.values():
-            run(x, kernel).numpy()
-        seconds = {name: [_seconds(run, x, kernel)] for name, run in runs.items()}
-        best = min(s[0] for s in seconds.values())
-        kept = [name for name in runs if seconds[name][0] <= DROP_AFTER * best]
-        for _ in range(REPEATS - 1):
-            for name in kept:
+        for _ in range(WARMUP):
+            for run in runs.values():
+                run(x, kernel).numpy()
+        seconds = {name: [] for name in runs}
+        kept = list(runs)
+        for round_ in range(REPEATS):
+            for name in kept:  # one call each a round, so that a drift hits every form
                 seconds[name].append(_seconds(runs[name], x, kernel))
+            if round_ == 1:
+                best = min(min(s) for s in seconds.values())
+                kept = [name for name in kept if min(seconds[name]) <= DROP_AFTER * best]
     return {name: min(s) for name, s in seconds.items()}
 
 
