@@ -191,6 +191,21 @@ def test_island_winograd_gives_winograd_conv3d_values_and_gradients(rng):
         IslandWinograd(products="numpy")
 
 
+def test_islands_called_eagerly_at_many_shapes_do_not_warn_of_retracing(caplog):
+    """Islands compile once per shape by design: TF's retracing warning is for mistakes."""
+    import tensorflow as tf
+
+    from keras_videogpt.layers.winograd import IslandWinograd
+
+    caplog.set_level("WARNING")
+    kernel = tf.ones((3, 3, 3, 2, 2))
+    for size in range(4, 20, 2):
+        for products in ("tf", "xla"):
+            y = IslandWinograd(products)(tf.ones((1, 4, size, 4, 2)), kernel)
+            assert y.shape == (1, 2, size - 2, 2, 2)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
 @pytest.mark.parametrize("kernel,strides", [(3, (1, 1, 1)), (4, (2, 2, 2)), (4, (2, 1, 1))])
 def test_every_form_of_a_conv_gives_the_same_values_and_gradients(rng, kernel, strides):
     """Each form `conv_tuner` may time (direct, Winograd with TF's or XLA's products, on

@@ -57,4 +57,8 @@ class Island:
             return self.fn(x, *args)
         if self._compiled is None:
             self._compiled = tf.function(self.fn, jit_compile=True, autograph=False)
+            # An island compiles once per shape by design. Called eagerly at a few batch
+            # sizes, many islands of one function (every Winograd conv's) made TF warn of
+            # "excessive retracing" in the middle of the demo's output.
+            self._compiled._omit_frequent_tracing_warning = True
         return self._compiled(x, *args)
