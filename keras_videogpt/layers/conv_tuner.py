@@ -2,10 +2,10 @@
 
 `SamePadConv3D` and `SamePadConv3DTranspose` can run one convolution in
 several forms whose values agree to float32 rounding: TF's direct conv or
-Winograd's (`winograd.IslandWinograd`), a strided conv or a stride-1 conv on
-blocks (`conv.space_to_depth`), TF's transposed conv, one conv over all output
-phases or one per phase. Which is fastest depends on the CPU more than on the
-shape. On an AMD EPYC with AVX-512 the bair decoder's last transposed conv
+Winograd's (`winograd.IslandWinograd`, with its matrix products in TF or in
+XLA), a strided conv or a stride-1 conv on blocks (`conv.space_to_depth`), TF's
+transposed conv, one conv over all output phases or one per phase. Which is
+fastest depends on the CPU more than on the shape. On an AMD EPYC with AVX-512 the bair decoder's last transposed conv
 (240 -> 3 channels) ran fastest as one conv over its phases; on an AMD EPYC
 with AVX2 only, the same form took 3.3x TF's transposed conv forward and 14x
 with its gradient (`bench/README.md`). A fixed rule tuned on one machine
