@@ -15,6 +15,13 @@ from keras import ops
 from keras_videogpt.layers import causal_axial
 from keras_videogpt.layers.sparse_layout import StridedSparseLayout
 
+# einsum equations for attention along one axis of [B, T, H, W, heads, d].
+# The scores' last two dims are (query position, key position) on that axis.
+_AXIAL_EQUATIONS = {
+    1: ("bthwnd,bshwnd->bhwnts", "bhwnts,bshwnd->bthwnd"),
+    2: ("bthwnd,btswnd->btwnhs", "btwnhs,btswnd->bthwnd"),
+    3: ("bthwnd,bthsnd->bthnws", "bthnws,bthsnd->bthwnd"),
+}
 _NEG_INF = -1e9
 # Causal full attention runs in this many query blocks (`GridAttention._causal_blocks`).
 CAUSAL_BLOCKS = 4
@@ -266,18 +273,9 @@ class GridAttention(keras.layers.Layer):
     def _along(self, axis, q, k, v, training):
         if q.shape[axis] is not None and q.shape[axis] <= SHORT_AXIS:
             return self._along_short(axis, q, k, v, training)
-        # Every line of the grid along `axis`, per head, as one `[L, d]` matrix of a batch:
-        # the axis and the heads moved next to d, then two batched products. Einsums on the
-        # grid's own layout (`bthwnd,bthsnd->bthnws` along W) leave the layout to XLA, which
-        # kept the grid's other axes as batch dimensions of its dots and ran 1.3-1.7x slower on an AVX2 CPU (the bair
-        # block's W axis 11.8 against 6.9 ms, H 9.9 against 7.7; 2026-12-02).
-        perm = [0] + [a for a in (1, 2, 3) if a != axis] + [4, axis, 5]
-        q, k, v = (ops.transpose(t, perm) for t in (q, k, v))
-        moved_shape = ops.shape(v)
-        q, k, v = (ops.reshape(t, (-1, t.shape[-2], t.shape[-1])) for t in (q, k, v))
-        probs = self._softmax(ops.einsum("bld,bmd->blm", q, k), None, training)
-        out = ops.reshape(ops.einsum("blm,bmd->bld", probs, v), moved_shape)
-        return ops.transpose(out, [int(i) for i in np.argsort(perm)])
+        score_eq, out_eq = _AXIAL_EQUATIONS[axis]
+        probs = self._softmax(ops.einsum(score_eq, q, k), None, training)
+        return ops.einsum(out_eq, probs, v)
 
     def _along_short(self, axis, q, k, v, training):
         """`_along` for an axis of a few positions, as products and sums instead of einsums.
