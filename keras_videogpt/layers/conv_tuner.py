@@ -5,10 +5,10 @@ several forms whose values agree to float32 rounding: TF's direct conv or
 Winograd's (`winograd.IslandWinograd`, with its matrix products in TF or in
 XLA), a strided conv or a stride-1 conv on blocks (`conv.space_to_depth`), TF's
 transposed conv, one conv over all output phases or one per phase. Which is
-fastest depends on the CPU more than on the shape. On an AMD EPYC with AVX-512 the bair decoder's last transposed conv
-(240 -> 3 channels) ran fastest as one conv over its phases; on an AMD EPYC
-with AVX2 only, the same form took 3.3x TF's transposed conv forward and 14x
-with its gradient (`bench/README.md`). A fixed rule tuned on one machine
+fastest depends on the CPU more than on the shape. On an AMD EPYC with AVX-512
+the bair decoder's last transposed conv (240 -> 3 channels) ran fastest as one
+conv over its phases; on an AMD EPYC with AVX2 only, the same form took 3.3x
+TF's transposed conv forward and 14x with its gradient (`bench/README.md`). A fixed rule tuned on one machine
 loses on the other.
 
 So on a CPU the first call of a conv at a new shape times its forms on random
