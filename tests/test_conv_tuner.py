@@ -27,8 +27,8 @@ def fake_timer(monkeypatch, seconds):
     """`time_forms` returns `seconds[name]` for each form offered, and logs the calls."""
     calls = []
 
-    def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, training=False):
-        calls.append((sorted(forms), x_shape, training))
+    def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, gradients=()):
+        calls.append((sorted(forms), x_shape, gradients))
         return {name: seconds[name] for name in forms}
 
     monkeypatch.setattr(conv_tuner, "time_forms", time_forms)
@@ -44,11 +44,13 @@ def test_the_fastest_form_is_taken_once_per_shape_and_kept_in_the_file(tuning, m
         up(x)
     # Inference: timed once, at the timing batch, on the forms that apply.
     assert calls == [(["phases_winograd", "phases_winograd_tf", "shared", "transpose"],
-                      (2, 2, 4, 4, 40), False)]
+                      (2, 2, 4, 4, 40), ())]
     ((key, (form, seconds)),) = conv_tuner.choices().items()
     assert form == "transpose" and seconds["shared"] == 3.0
     up(x, training=True)
-    assert [c[2] for c in calls] == [False, True]  # training is its own choice
+    assert [c[2] for c in calls] == [(), ("input", "kernel")]  # training is its own choice
+    up(tf.random.uniform((5, 2, 4, 4, 40)))
+    assert len(calls) == 2  # any batch of TIMING_BATCH clips or more takes the same choice
     saved = json.loads(tuning.read_text())
     assert sorted(saved.values()) == ["transpose", "transpose"]
 
@@ -122,11 +124,26 @@ def test_the_timed_choice_gives_the_fixed_rules_values_and_gradients(tuning, lay
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
+def test_training_times_the_gradients_that_the_step_takes(tuning, monkeypatch):
+    calls = fake_timer(monkeypatch, {"direct": 2.0, "winograd": 1.0, "winograd_xla": 1.5})
+    conv = SamePadConv3D(32, 3)
+    x = tf.random.uniform((1, 4, 8, 8, 32))
+    with tf.GradientTape():  # x is data, as for a model's first conv: no input gradient
+        conv(x, training=True)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        conv(x, training=True)
+    conv(x, training=True)  # no tape to ask: both, as a step might take them
+    conv(x, training=True)
+    assert [c[2] for c in calls] == [("kernel",), ("input", "kernel")]
+    assert conv_tuner.gradients_timed(x, False) == ()
+
+
 def test_time_forms_times_each_form_and_drops_the_slow_ones_early(monkeypatch):
     import time
 
     monkeypatch.setattr(conv_tuner, "REPEATS", 4)
-    runs = {"fast": 0, "slow": 0}
+    runs = {"fast": 0, "slow": 0, "far": 0}
 
     def form(name, delay):
         def wait():
@@ -139,8 +156,10 @@ def test_time_forms_times_each_form_and_drops_the_slow_ones_early(monkeypatch):
 
         return fn
 
-    seconds = conv_tuner.time_forms({"fast": form("fast", 0.001), "slow": form("slow", 0.05)},
-                                    (1, 1, 1, 1, 1), (1, 1, 1, 1, 1))
-    assert 0.05 <= seconds["slow"] and seconds["fast"] < 0.05
-    # WARMUP calls, then REPEATS timed rounds; the slow form is dropped after two.
-    assert runs == {"fast": conv_tuner.WARMUP + 4, "slow": conv_tuner.WARMUP + 2}
+    seconds = conv_tuner.time_forms(
+        {"fast": form("fast", 0.01), "slow": form("slow", 0.02), "far": form("far", 0.2)},
+        (1, 1, 1, 1, 1), (1, 1, 1, 1, 1), gradients=("kernel",))
+    assert seconds["fast"] < 0.02 <= seconds["slow"] < 0.2 <= seconds["far"]
+    # A compiling call and a probe each; the form 20x slower than the fastest is not called
+    # again, the one 2x slower is dropped after two of the REPEATS timed rounds.
+    assert runs == {"fast": 2 + 4, "slow": 2 + 2, "far": 2}

@@ -12,19 +12,23 @@ TF's transposed conv forward and 14x with its gradient (`bench/README.md`). A fi
 loses on the other.
 
 So on a CPU the first call of a conv at a new shape times its forms on random
-inputs of that shape (forward at inference; forward and both gradients in
-training), and every later call at that shape takes the fastest. The choice
-is kept in a file (`cache_path`), keyed by the CPU, the thread count and TF's
-version, so later processes on the same machine skip the timing. At first use
-it costs seconds per conv shape: timed at the full batch of 8, the
-`moving_mnist` VQ-VAE's training step took about 78 s more on an AVX2 CPU
-(2 cores), and then ran 1.25x faster; forms are now timed on `TIMING_BATCH`
-clips. Tuning is skipped (the fixed rule of `winograd.wanted` and
-`conv.phase_form` decides) for convs too small to matter (`MIN_FLOPS`), for
-symbolic or partly unknown shapes, on a GPU or TPU, under a
-`tf.distribute` strategy (replicas must trace alike), inside
-`xla_island.no_islands()` (the exported graph stays fixed), and once
-`set_tuning(False)` is called (or the environment sets
+inputs of that shape (forward at inference; in training, forward and the
+gradients the step will take: the kernel's, and the input's unless a recording
+tape shows nobody asks for it, as for a model's first conv, whose input is
+data), and every later call at that shape takes the fastest. The choice is
+kept in a file (`cache_path`), keyed by the CPU, the thread count and TF's
+version, so later processes on the same machine skip the timing. Forms are
+timed on at most `TIMING_BATCH` clips, and one choice serves every batch of
+that many clips or more. At first use it costs seconds per conv shape, most of
+it compiling the Winograd forms' XLA islands and calling forms that turn out
+far slower (TF's transposed conv to 3 channels took 3.2 s a call forward and
+7.5 s with its gradients on an AVX2 CPU, against 9-52 ms for one conv over its
+phases): such forms are dropped after their first timed call. Tuning is
+skipped (the fixed rule of `winograd.wanted` and `conv.phase_form` decides)
+for convs too small to matter (`MIN_FLOPS`), for symbolic or partly unknown
+shapes, on a GPU or TPU, under a `tf.distribute` strategy (replicas must trace
+alike), inside `xla_island.no_islands()` (the exported graph stays fixed), and
+once `set_tuning(False)` is called (or the environment sets
 `KERAS_VIDEOGPT_CONV_TUNING=0`, as the test suite does) or
 `winograd.set_winograd` forces a choice.
 
@@ -47,19 +51,27 @@ import tensorflow as tf
 from keras_videogpt.layers import winograd
 from keras_videogpt.layers.xla_island import islands_enabled
 
+try:  # which tensors a gradient tape records: TF has no public way to ask
+    from tensorflow.python.eager import record
+except ImportError:  # a later TF may move it: then every training conv times both gradients
+    record = None
+
 # Convs below this many multiply-adds (times 2) a call keep the fixed rule: on a 2-core CPU
 # they take about a millisecond, and timing their forms would cost more than it could save.
 MIN_FLOPS = 2e8
 # Winograd's forms are timed only from this many channels in and out: below it their
 # transforms cost more than the products they save (3 filters: 4-15x TF's conv).
 WINOGRAD_MIN_CHANNELS = 32
-# Each form is called WARMUP times untimed (the first traces and compiles), then timed in
-# rounds of one call per form, REPEATS rounds; a form whose best of its first two timed
-# calls is more than DROP_AFTER times the best of all is not timed again. One timed call is
-# not enough to drop a form: on an AVX2 CPU a form's first timed call after one warm-up took
-# 1.5-2x its later ones (92 against 42-65 ms, Winograd on the bair block's kernel-3 conv),
-# which dropped the fastest form.
-WARMUP = 2
+# Each form is called once untimed (it traces and compiles), then once more as a probe: a
+# form whose probe takes FAR_SLOWER times the fastest probe is not called again. The rest are
+# timed in rounds of one call per form, REPEATS rounds; a form whose best of its first two
+# timed calls is more than DROP_AFTER times the best of all is not timed again. One timed call
+# is not enough to drop a form by a small margin: on an AVX2 CPU a form's first timed call
+# after one warm-up took 1.5-2x its later ones (92 against 42-65 ms, Winograd on the bair
+# block's kernel-3 conv), which dropped the fastest form. FAR_SLOWER is out of that noise's
+# reach, and saves calling forms of seconds a call (a transposed conv to 3 channels in TF took
+# 3-8 s, against 9-52 ms for the fastest form) four times more.
+FAR_SLOWER = 4.0
 DROP_AFTER = 1.25
 REPEATS = 3
 
@@ -177,7 +189,7 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
             tuning is not `active`.
         x: the conv's input (its shape and dtype are timed).
         kernel_shape: the kernel's shape.
-        training: time the gradients of the input and the kernel too.
+        training: time the gradients too (`gradients_timed` says which).
         flops: 2 x the conv's multiply-adds, for `MIN_FLOPS`.
         narrow: the fewer of the conv's input and output channels: below
             `WINOGRAD_MIN_CHANNELS`, forms whose names hold `winograd` are not timed.
@@ -187,7 +199,9 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
                  if name == default or "winograd" not in name}
     if len(forms) < 2 or not active(x, flops):
         return default
-    key = (key, tuple(x.shape), x.dtype.name, tuple(kernel_shape), bool(training))
+    shape = (min(int(x.shape[0]), TIMING_BATCH), *x.shape[1:])
+    gradients = gradients_timed(x, training)
+    key = (key, shape, x.dtype.name, tuple(kernel_shape), gradients)
     with _LOCK:
         if key in _CHOICES:
             return _CHOICES[key]
@@ -196,8 +210,7 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
         if kept in forms:
             _CHOICES[key] = kept
             return kept
-    shape = (min(int(x.shape[0]), TIMING_BATCH), *x.shape[1:])
-    seconds = time_forms(forms, shape, tuple(kernel_shape), x.dtype, training)
+    seconds = time_forms(forms, shape, tuple(kernel_shape), x.dtype, gradients)
     best = min(seconds, key=seconds.get)
     with _LOCK:
         _CHOICES[key], _TIMINGS[key] = best, seconds
@@ -205,51 +218,66 @@ def pick(key, forms, default, x, kernel_shape, training, flops, narrow=None):
     return best
 
 
-def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, training=False):
-    """Seconds per call of each form on random inputs of these shapes: the best of `REPEATS`
-    rounds, after `WARMUP` calls (the first traces and compiles); forms slower than
-    `DROP_AFTER` times the best after two rounds are not timed again. Runs eagerly, even
-    while a `tf.function` is being traced."""
+def gradients_timed(x, training):
+    """Which gradients a conv on `x` is timed with: `()` at inference; in training
+    `("kernel",)` where a tape records this call but not `x` (the input is data: a model's
+    first conv), else `("input", "kernel")`."""
+    if not training:
+        return ()
+    if record is not None and record.could_possibly_record() and not record.should_record_backprop([x]):
+        return ("kernel",)
+    return ("input", "kernel")
+
+
+def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, gradients=()):
+    """Seconds per call of each form on random inputs of these shapes, forward and the
+    `gradients` named (`"input"`, `"kernel"`): the best of `REPEATS` rounds after a call
+    that traces and compiles and a probe call. A form whose probe takes `FAR_SLOWER` times
+    the fastest probe reports its probe; one slower than `DROP_AFTER` times the best after
+    two rounds is not timed again. Runs eagerly, even while a `tf.function` is being
+    traced."""
     logger = tf.get_logger()
     level = logger.level
     # Each form is a new function traced once: TF would warn of "excessive retracing".
     logger.setLevel("ERROR")
     try:
-        return _time_forms(forms, x_shape, kernel_shape, dtype, training)
+        return _time_forms(forms, x_shape, kernel_shape, dtype, tuple(gradients))
     finally:
         logger.setLevel(level)
 
 
-def _time_forms(forms, x_shape, kernel_shape, dtype, training):
+def _time_forms(forms, x_shape, kernel_shape, dtype, gradients):
     with tf.init_scope():
         x = tf.cast(tf.random.stateless_uniform(x_shape, (1, 2), -0.5, 0.5), dtype)
         kernel = tf.cast(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.1, 0.1), dtype)
-        runs = {name: _compiled(fn, training) for name, fn in forms.items()}
-        for _ in range(WARMUP):
-            for run in runs.values():
-                run(x, kernel).numpy()
-        seconds = {name: [] for name in runs}
-        kept = list(runs)
+        runs = {name: _compiled(fn, gradients) for name, fn in forms.items()}
+        for run in runs.values():
+            run(x, kernel).numpy()
+        probes = {name: _seconds(run, x, kernel) for name, run in runs.items()}
+        fastest = min(probes.values())
+        kept = [name for name in runs if probes[name] < FAR_SLOWER * fastest]
+        seconds = {name: [] for name in kept}
         for round_ in range(REPEATS):
             for name in kept:  # one call each a round, so that a drift hits every form
                 seconds[name].append(_seconds(runs[name], x, kernel))
             if round_ == 1:
                 best = min(min(s) for s in seconds.values())
                 kept = [name for name in kept if min(seconds[name]) <= DROP_AFTER * best]
-    return {name: min(s) for name, s in seconds.items()}
+    return {name: min(seconds[name]) if name in seconds else probes[name] for name in runs}
 
 
-def _compiled(fn, training):
+def _compiled(fn, gradients):
     def forward(x, kernel):
         return tf.reduce_sum(tf.cast(fn(x, kernel), tf.float32))
 
     def with_gradients(x, kernel):
         y = tf.cast(fn(x, kernel), tf.float32)
+        wrt = [kernel] if gradients == ("kernel",) else [x, kernel]
         # Symbolic gradients: `tf.init_scope` stops every tape, even one opened inside it.
-        grads = tf.gradients(0.5 * tf.reduce_sum(y * y), [x, kernel])
+        grads = tf.gradients(0.5 * tf.reduce_sum(y * y), wrt)
         return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
 
-    return tf.function(with_gradients if training else forward, autograph=False)
+    return tf.function(with_gradients if gradients else forward, autograph=False)
 
 
 def _seconds(run, x, kernel):
