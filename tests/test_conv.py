@@ -208,8 +208,9 @@ def test_islands_called_eagerly_at_many_shapes_do_not_warn_of_retracing(caplog):
 
 @pytest.mark.parametrize("kernel,strides", [(3, (1, 1, 1)), (4, (2, 2, 2)), (4, (2, 1, 1))])
 def test_every_form_of_a_conv_gives_the_same_values_and_gradients(rng, kernel, strides):
-    """Each form `conv_tuner` may time (direct, Winograd with TF's or XLA's products, on
-    blocks) computes the same conv, forward and backward."""
+    """Each form `conv_tuner` may time (direct, Winograd with TF's or XLA's products, one
+    matrix product by columns or by overlap, on blocks) computes the same conv, forward and
+    backward."""
     import tensorflow as tf
 
     conv = SamePadConv3D(6, kernel, strides=strides)
@@ -217,8 +218,8 @@ def test_every_form_of_a_conv_gives_the_same_values_and_gradients(rng, kernel, s
     conv.build(x.shape)
     padded = conv._pad(x)
     forms, _ = conv._forms(padded.shape, True)
-    expected_forms = {"direct", "winograd", "winograd_xla"} if kernel == 3 else {
-        "strided", "blocks", "blocks_winograd", "blocks_winograd_xla"}
+    expected_forms = {"direct", "winograd", "winograd_xla", "gemm"} if kernel == 3 else {
+        "strided", "blocks", "blocks_winograd", "blocks_winograd_xla", "blocks_gemm"}
     assert set(forms) == expected_forms
     by_form = {}
     for name, form in forms.items():
@@ -314,7 +315,7 @@ def test_winograd_policy_takes_wide_convs_on_cpu_only_and_can_be_switched_off():
         winograd.set_winograd("yes")
 
 
-FORMS = ("transpose", "shared", "phases", "phases_winograd", "phases_winograd_tf")
+FORMS = ("transpose", "shared", "phases", "phases_winograd", "phases_winograd_tf", "shared_gemm")
 
 
 def force_form(monkeypatch, form):
@@ -423,3 +424,18 @@ def test_transposed_conv_form_policy(monkeypatch):
                 x, training=training)
         assert y.shape == (1, 4, 4, 4, 64)
         assert asked == [(training, padding == "zeros")]
+
+
+@pytest.mark.parametrize("kernel_shape", [(2, 2, 2, 3, 16), (2, 2, 2, 16, 3), (3, 1, 2, 4, 4)])
+def test_gemm_conv_is_the_valid_conv_by_columns_or_by_overlap(rng, kernel_shape):
+    import tensorflow as tf
+
+    from keras_videogpt.layers.gemm_conv import gemm_conv3d, gemm_side
+
+    x = tf.constant(rng.normal(size=(2, 4, 6, 5, kernel_shape[3])).astype("float32"))
+    kernel = tf.constant(rng.normal(size=kernel_shape).astype("float32"))
+    expected = tf.nn.conv3d(x, kernel, [1] * 5, "VALID").numpy()
+    np.testing.assert_allclose(gemm_conv3d(x, kernel).numpy(), expected, rtol=1e-5, atol=1e-4)
+    assert gemm_side(kernel_shape) == ("columns" if kernel_shape[3] <= kernel_shape[4]
+                                       else "overlap")
+    assert gemm_side((3, 3, 3, 64, 32)) is None  # 27 x 32 floats a position: too wide

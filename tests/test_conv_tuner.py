@@ -37,13 +37,14 @@ def fake_timer(monkeypatch, seconds):
 
 def test_the_fastest_form_is_taken_once_per_shape_and_kept_in_the_file(tuning, monkeypatch):
     calls = fake_timer(monkeypatch, {"shared": 3.0, "transpose": 1.0, "phases_winograd": 2.0,
-                                     "phases_winograd_tf": 2.5})
+                                     "phases_winograd_tf": 2.5, "shared_gemm": 4.0})
     up = SamePadConv3DTranspose(40, 4, strides=2)
     x = tf.random.uniform((3, 2, 4, 4, 40))
     for _ in range(2):
         up(x)
     # Inference: timed once, at the timing batch, on the forms that apply.
-    assert calls == [(["phases_winograd", "phases_winograd_tf", "shared", "transpose"],
+    assert calls == [(["phases_winograd", "phases_winograd_tf", "shared", "shared_gemm",
+                       "transpose"],
                       (2, 2, 4, 4, 40), ())]
     ((key, (form, seconds)),) = conv_tuner.choices().items()
     assert form == "transpose" and seconds["shared"] == 3.0
@@ -62,14 +63,17 @@ def test_the_fastest_form_is_taken_once_per_shape_and_kept_in_the_file(tuning, m
 
 
 def test_winograd_forms_are_not_timed_for_narrow_convs(tuning, monkeypatch):
-    calls = fake_timer(monkeypatch, {"direct": 1.0, "winograd": 0.5, "winograd_xla": 0.7})
+    calls = fake_timer(monkeypatch, {"direct": 1.0, "winograd": 0.5, "winograd_xla": 0.7,
+                                     "gemm": 0.8})
     conv = SamePadConv3D(8, 3)
     conv(tf.random.uniform((1, 4, 8, 8, 8)))
-    assert calls == []  # one form left: nothing to time
+    # Narrow: no Winograd, but one matrix product (27 taps x 8 channels a position).
+    assert calls[0][0] == ["direct", "gemm"]
     wide = SamePadConv3D(32, 3)
     wide(tf.random.uniform((1, 4, 8, 8, 32)))
-    assert calls[0][0] == ["direct", "winograd", "winograd_xla"]
-    assert next(iter(conv_tuner.choices().values()))[0] == "winograd"
+    # Wide: Winograd, and no matrix product (27 x 32 floats a position is too wide).
+    assert calls[1][0] == ["direct", "winograd", "winograd_xla"]
+    assert [form for form, _ in conv_tuner.choices().values()] == ["gemm", "winograd"]
 
 
 def test_tuning_keeps_out_where_it_must(tuning, monkeypatch):

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_videogpt.layers import conv_tuner, winograd
+from keras_videogpt.layers.gemm_conv import gemm_conv3d, gemm_side
 from keras_videogpt.layers.xla_island import Island, islands_enabled
 
 
@@ -191,6 +192,7 @@ class SamePadConv3D(_SamePadConvBase):
                          temporal_padding=temporal_padding, **kwargs)
         self._winograd = winograd.IslandWinograd()
         self._winograd_xla = winograd.IslandWinograd(products="xla")
+        self._gemm = Island(gemm_conv3d)
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -235,6 +237,8 @@ class SamePadConv3D(_SamePadConvBase):
             if islands and winograd.applies(self.kernel_size, tuple(out)):
                 forms["winograd"] = self._winograd_conv
                 forms["winograd_xla"] = self._winograd_xla_conv
+            if islands and gemm_side(self.kernel.shape):
+                forms["gemm"] = self._gemm_conv
             return forms, self._stride_one_rule(padded_shape, self.kernel.shape)
         forms = {"strided": lambda x, k: ops.conv(x, k, strides=self.strides, padding="valid")}
         if not self._as_stride_one(padded_shape):
@@ -249,6 +253,9 @@ class SamePadConv3D(_SamePadConvBase):
                 space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
             forms["blocks_winograd_xla"] = lambda x, k: self._winograd_xla_conv(
                 space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
+        if islands and gemm_side((*taps, blocks[-1], self.filters)):
+            forms["blocks_gemm"] = lambda x, k: self._gemm_conv(
+                space_to_depth(x, self.strides), kernel_to_depth(k, self.strides))
         if not self._by_blocks(padded_shape, training):
             return forms, "strided"
         blocked_rule = self._stride_one_rule(blocks, (*taps, blocks[-1], self.filters))
@@ -261,6 +268,11 @@ class SamePadConv3D(_SamePadConvBase):
 
     def _winograd_xla_conv(self, x, kernel):
         return self._winograd_conv(x, kernel, self._winograd_xla)
+
+    def _gemm_conv(self, x, kernel):
+        if not isinstance(x, tf.Tensor):  # symbolic: the direct conv gives the same shape
+            return ops.conv(x, kernel, padding="valid")
+        return self._gemm(x, tf.convert_to_tensor(kernel))
 
     @staticmethod
     def _stride_one_rule(shape, kernel_shape):
@@ -480,6 +492,7 @@ class SamePadConv3DTranspose(_SamePadConvBase):
                          temporal_padding=temporal_padding, **kwargs)
         self._winograd_phases = Island(_conv_transpose_by_winograd_phases)
         self._winograd = winograd.IslandWinograd()
+        self._gemm = Island(gemm_conv3d)
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -542,6 +555,14 @@ class SamePadConv3DTranspose(_SamePadConvBase):
                 self._pad(x), tf.convert_to_tensor(k), strides, size)
             forms["phases_winograd_tf"] = lambda x, k: conv_transpose_by_phases(
                 self._pad(x), tf.convert_to_tensor(k), strides, size, self._winograd)
+        subpixel_shape = (*taps, int(self.kernel.shape[-1]), int(np.prod(strides)) * self.filters)
+        if islands_enabled() and isinstance(x, tf.Tensor) and gemm_side(subpixel_shape):
+            def shared_gemm(x, kernel):
+                kernel = subpixel_kernel(tf.convert_to_tensor(kernel), strides)
+                return depth_to_space(self._gemm(self._pad(x), kernel), strides, size,
+                                      self.filters)
+
+            forms["shared_gemm"] = shared_gemm
         default = phase_form(self.kernel.shape, strides, size, training, same)
         if default not in forms:  # phases_winograd outside islands, or a forced "phases"
             forms["phases"] = lambda x, k: conv_transpose_by_phases(self._pad(x), k, strides, size)

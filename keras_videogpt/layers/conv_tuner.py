@@ -3,13 +3,14 @@
 `SamePadConv3D` and `SamePadConv3DTranspose` can run one convolution in
 several forms whose values agree to float32 rounding: TF's direct conv or
 Winograd's (`winograd.IslandWinograd`, with its matrix products in TF or in
-XLA), a strided conv or a stride-1 conv on blocks (`conv.space_to_depth`), TF's
-transposed conv, one conv over all output phases or one per phase. Which is
-fastest depends on the CPU more than on the shape. On an AMD EPYC with AVX-512
-the bair decoder's last transposed conv (240 -> 3 channels) ran fastest as one
-conv over its phases; on an AMD EPYC with AVX2 only, the same form took 3.3x
-TF's transposed conv forward and 14x with its gradient (`bench/README.md`). A fixed rule tuned on one machine
-loses on the other.
+XLA), or, for narrow convs, one matrix product (`gemm_conv`); a strided conv or
+a stride-1 conv on blocks (`conv.space_to_depth`); TF's transposed conv, one
+conv over all output phases or one per phase. Which is fastest depends on the
+CPU more than on the shape. On an AMD EPYC with AVX-512 the bair decoder's
+last transposed conv (240 -> 3 channels) ran fastest as one conv over its
+phases; on an AMD EPYC with AVX2 only, the same form took 3.3x TF's
+transposed conv forward and 14x with its gradient (`bench/README.md`). A
+fixed rule tuned on one machine loses on the other.
 
 So on a CPU the first call of a conv at a new shape times its forms on random
 inputs of that shape (forward at inference; in training, forward and the
@@ -224,9 +225,9 @@ def gradients_timed(x, training):
     first conv), else `("input", "kernel")`."""
     if not training:
         return ()
-    if record is not None and record.could_possibly_record() and not record.should_record_backprop([x]):
-        return ("kernel",)
-    return ("input", "kernel")
+    if record is None or not record.could_possibly_record():
+        return ("input", "kernel")
+    return ("input", "kernel") if record.should_record_backprop([x]) else ("kernel",)
 
 
 def time_forms(forms, x_shape, kernel_shape, dtype=tf.float32, gradients=()):
